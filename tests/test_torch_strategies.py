@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import zipfile
 
 import numpy as np
 import pytest
@@ -227,6 +228,9 @@ def test_equitrain_run_changes_only_targets_by_low_rank(setup, trained):
             assert torch.equal(p0, p1), name  # everything else is the foundation's, bit for bit
     assert torch.equal(foundation.atomic_energies_fn.atomic_energies,
                        tuned.atomic_energies_fn.atomic_energies)  # E0s kept
+    with zipfile.ZipFile(out) as archive:  # a plain pickle: no peft class or parametrization inside
+        pickled = b"".join(archive.read(n) for n in archive.namelist() if n.endswith("data.pkl"))
+    assert pickled and b"peft" not in pickled and b"parametriz" not in pickled
     assert result["trainable_parameters"] == sum(t.n_adapter_params for t in targets.values())
     assert result["foundation_parameters"] == sum(p.numel() for p in foundation.parameters())
     assert result["total_parameters"] == result["foundation_parameters"] + result["trainable_parameters"]
@@ -357,7 +361,7 @@ def test_result_record(trained, strategy):
         assert result["trainable_parameters"] == result["total_parameters"]
     else:
         assert result["trainable_parameters"] < 0.5 * result["foundation_parameters"]
-    assert not list(out.parent.glob(f".{out.name}.*.tmp"))  # no temp file left
+    assert not list(out.parent.glob(f".{out.name}.*"))  # no temporary left behind
 
 
 def test_same_seed_same_result(setup):

@@ -142,18 +142,18 @@ def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
 
 
 def save_model_atomic(model: torch.nn.Module, out_model: str | Path) -> Path:
-    """``torch.save(model)`` to a temp file in the target folder, then ``os.replace``."""
+    """``torch.save(model)`` into a temporary folder next to the target, then ``os.replace``."""
     out = Path(out_model)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
+        tmp = tmp_dir / out.name  # same base name: the archive inside the file is named as usual
         torch.save(model, tmp)
         os.replace(tmp, out)
-    except BaseException:
+    finally:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+            (tmp_dir / out.name).unlink()
+        tmp_dir.rmdir()
     return out
 
 
@@ -236,8 +236,8 @@ def train_in_process(strategy: str, foundation: str | Path, train_file: str | Pa
             ctx = ema.average_parameters() if ema is not None else contextlib.nullcontext()
             with ctx:
                 loss, aux = evaluate(train_model, base_loss, valid_loader, output_args, dev)
-            return {"loss": float(loss), "mae_f": float(aux["mae_f"]),
-                    "mae_e_per_atom": float(aux["mae_e_per_atom"])}
+            return {"loss": float(loss), "mae_f": _metric(aux, "mae_f"),
+                    "mae_e_per_atom": _metric(aux, "mae_e_per_atom")}
 
         def snapshot() -> dict:
             ctx = ema.average_parameters() if ema is not None else contextlib.nullcontext()
@@ -247,7 +247,7 @@ def train_in_process(strategy: str, foundation: str | Path, train_file: str | Pa
 
         initial = validate()
         log(f"[{strategy}] foundation: valid_loss {initial['loss']:.6g} "
-            f"valid_mae_f {1000 * initial['mae_f']:.2f} meV/A; trainable {n_trainable} of {n_total}")
+            f"valid_mae_f {_mev(initial['mae_f'])}; trainable {n_trainable} of {n_total}")
         _check_finite(initial["loss"], "validation loss of the foundation")
 
         history, best = [], {"loss": math.inf, "epoch": 0, "state": snapshot()}
@@ -274,7 +274,7 @@ def train_in_process(strategy: str, foundation: str | Path, train_file: str | Pa
                 row["l2sp_penalty"] = float(penalty().detach())
             history.append(row)
             log(f"[{strategy}] epoch {epoch:4d} train_loss {row['train_loss']:.6g} "
-                f"valid_loss {val['loss']:.6g} valid_mae_f {1000 * val['mae_f']:.2f} meV/A "
+                f"valid_loss {val['loss']:.6g} valid_mae_f {_mev(val['mae_f'])} "
                 f"{dt:.2f} s")
             if val["loss"] < best["loss"]:
                 best = {"loss": val["loss"], "epoch": epoch, "state": snapshot()}
@@ -336,6 +336,15 @@ def _count(model: torch.nn.Module) -> tuple[int, int]:
     from phononft.peft_lora import count_parameters
 
     return count_parameters(model)
+
+
+def _metric(aux, key: str) -> float | None:
+    value = aux.get(key)
+    return float(value) if isinstance(value, (int, float, np.floating)) else None
+
+
+def _mev(value: float | None) -> str:
+    return "n/a" if value is None else f"{1000 * value:.2f} meV/A"
 
 
 def _check_finite(value: float, what: str) -> None:
