@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ase import Atoms
 from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.io import read
@@ -63,7 +64,7 @@ def fake(tmp_path, monkeypatch):
     return Fake(tmp_path, monkeypatch)
 
 
-def mixed_cell() -> "ase.Atoms":  # noqa: F821
+def mixed_cell() -> Atoms:
     """Rattled 16-atom Cu/Au cell with interleaved (unsorted) species."""
     atoms = bulk("Cu", "fcc", a=3.7, cubic=True).repeat((2, 2, 1))
     symbols = ["Au", "Cu", "Cu", "Au", "Cu", "Au", "Cu", "Cu", "Au", "Au", "Cu", "Cu", "Cu", "Au", "Cu", "Cu"]
@@ -181,10 +182,14 @@ def test_rerun_skips_finished_job_and_reruns_changed_ones(fake):
     assert (fake.tmp / "job" / "attempt-1" / "vasprun.xml").is_file()
     np.testing.assert_allclose(out.arrays["REF_forces"], emt_labels(moved)[1], atol=1e-7)
 
-    # other settings: rerun
+    # other settings (INCAR, POTCAR choice): rerun
     fake.run(moved, incar={"ENCUT": 600})
     assert fake.calls == 3
     assert "ENCUT = 600" in (fake.tmp / "job" / "INCAR").read_text()
+    fake.run(moved, incar={"ENCUT": 600}, potcar={"Cu": "Cu"})
+    assert fake.calls == 4
+    fake.run(moved, incar={"ENCUT": 600}, potcar={"Cu": "Cu"})
+    assert fake.calls == 4
 
 
 def test_stale_truncated_output_is_not_reused(fake):
@@ -235,10 +240,10 @@ def test_retries_recover_from_a_failed_attempt(fake, monkeypatch):
 
 def test_retries_exhausted(fake, monkeypatch):
     monkeypatch.setenv("FAKE_VASP_MODE", "unconverged")
-    with pytest.raises(VaspError, match=r"not converged.*attempt 3/3"):
-        fake.run(bulk("Cu", "fcc", a=3.6), retries=2)
-    assert fake.calls == 3
-    assert all((fake.tmp / "job" / f"attempt-{k}" / "vasprun.xml").is_file() for k in (1, 2, 3))
+    with pytest.raises(VaspError, match=r"not converged.*attempt 2/2"):
+        fake.run(bulk("Cu", "fcc", a=3.6), retries=1)
+    assert fake.calls == 2
+    assert all((fake.tmp / "job" / f"attempt-{k}" / "vasprun.xml").is_file() for k in (1, 2))
 
 
 def test_timeout(fake, monkeypatch):
@@ -323,6 +328,7 @@ def test_kpoints_density():
     assert np.prod(kpoint_divisions(cu, 1000.0)) > np.prod(n)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # spglib, inside pymatgen
 def test_kpoints_same_as_pymatgen():
     from pymatgen.io.ase import AseAtomsAdaptor
     from pymatgen.io.vasp.inputs import Kpoints
@@ -366,9 +372,38 @@ def test_incar_defaults_are_the_benchmark_settings(fake):
     assert parsed["EDIFF"] == 1e-6 and parsed["LREAL"] is False and parsed["SIGMA"] == 0.05
 
 
+def test_magmom_follows_atom_order(fake):
+    atoms = mixed_cell()
+    moments = np.arange(len(atoms), dtype=float)
+    write_inputs(atoms, fake.tmp / "m", incar={"ISPIN": 2, "MAGMOM": moments})
+    tags = dict(line.split(" = ") for line in (fake.tmp / "m" / "INCAR").read_text().splitlines())
+    perm = vasp.grouped_order(atoms.get_chemical_symbols())
+    assert [float(x) for x in tags["MAGMOM"].split()] == list(moments[perm])
+    atoms.set_initial_magnetic_moments(moments)
+    write_inputs(atoms, fake.tmp / "m2")
+    tags2 = dict(line.split(" = ") for line in (fake.tmp / "m2" / "INCAR").read_text().splitlines())
+    assert tags2["MAGMOM"] == tags["MAGMOM"] and tags2["ISPIN"] == "2"
+    write_inputs(mixed_cell(), fake.tmp / "m3")
+    assert "MAGMOM" not in (fake.tmp / "m3" / "INCAR").read_text()
+
+
 def test_parse_vasprun_errors(tmp_path):
     with pytest.raises(VaspError, match="no vasprun.xml"):
         parse_vasprun(tmp_path / "vasprun.xml")
     (tmp_path / "vasprun.xml").write_text("<modeling><atominfo>")
     with pytest.raises(VaspError, match=f"{tmp_path}.*truncated"):
         parse_vasprun(tmp_path / "vasprun.xml")
+    (tmp_path / "vasprun.xml").write_text("<modeling><generator/></modeling>")
+    with pytest.raises(VaspError, match="no atominfo"):
+        parse_vasprun(tmp_path / "vasprun.xml")
+
+
+def test_overflowed_numbers_are_a_vasp_error(fake):
+    fake.run(bulk("Cu", "fcc", a=3.6))
+    path = fake.tmp / "job" / "vasprun.xml"
+    text = path.read_text()
+    block_start = text.index('<varray name="forces" >')
+    first_v = text.index("<v>", block_start)
+    path.write_text(text[: first_v + 3] + "  ************  0.0 0.0 " + text[text.index("</v>", first_v) :])
+    with pytest.raises(VaspError, match="unreadable value"):
+        parse_vasprun(path)

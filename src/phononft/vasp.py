@@ -20,7 +20,9 @@ Conventions (all checked by ``tests/test_vasp.py`` through a fake ``vasp_std``):
   opposite sign (positive = compressive, i.e. pressure), so ``REF_stress = -0.1 * GPa * sigma_vasp``.
 * VASP needs the atoms grouped by species (one POTCAR per species block).  The POSCAR lists species in
   order of first appearance with a stable grouping; the labels are mapped back so the returned atoms
-  have exactly the input order (and the input's positions, cell, info and arrays).
+  have exactly the input order (and the input's positions, cell, info and arrays).  A per-atom
+  MAGMOM (``incar={"MAGMOM": [...]}`` in input order, or the atoms' initial magnetic moments) is
+  permuted the same way.
 * A job directory that already holds a vasprun.xml which parses, is electronically converged, whose
   structure matches the input (same species order, cell and positions within ``MATCH_TOL`` A) and whose
   INCAR/KPOINTS equal the ones that would be written now, is reused without running VASP.
@@ -338,11 +340,31 @@ def _input_texts(atoms, *, incar, kpoint_density, gamma_only, potcar):
         potcar_text += "\n"
     texts = {
         "POSCAR": buf.getvalue(),
-        "INCAR": format_incar(incar),
+        "INCAR": format_incar(_per_atom_tags(atoms, incar, perm)),
         "KPOINTS": _format_kpoints(sorted_atoms, kpoint_density, gamma_only),
         "POTCAR": potcar_text,
     }
     return perm, sorted_atoms, texts
+
+
+def _per_atom_tags(atoms: Atoms, incar: dict | None, perm: np.ndarray) -> dict:
+    """INCAR overrides with per-atom MAGMOM in POSCAR order.
+
+    A MAGMOM given as one value per atom (input order) is permuted like the atoms; without MAGMOM,
+    nonzero ``atoms.get_initial_magnetic_moments()`` become MAGMOM with ISPIN 2 (as ASE's Vasp does).
+    """
+    incar = {k.upper(): v for k, v in (incar or {}).items()}
+    magmom = incar.get("MAGMOM")
+    if isinstance(magmom, (list, tuple, np.ndarray)):
+        if len(magmom) != len(atoms):
+            raise ValueError(f"MAGMOM has {len(magmom)} values for {len(atoms)} atoms")
+        incar["MAGMOM"] = [float(magmom[i]) for i in perm]
+    elif "MAGMOM" not in incar and atoms.has("initial_magmoms"):
+        moments = atoms.get_initial_magnetic_moments()
+        if moments.ndim == 1 and np.any(moments != 0):
+            incar["MAGMOM"] = [float(moments[i]) for i in perm]
+            incar.setdefault("ISPIN", 2)
+    return incar
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -428,6 +450,14 @@ def parse_vasprun(path, *, check_converged: bool = True) -> Atoms:
     except ET.ParseError as err:
         raise VaspError(jobdir, f"{path.name} is truncated or malformed ({err}); VASP did not finish") from None
 
+    try:
+        return _parse_root(root, path, check_converged)
+    except (ValueError, TypeError) as err:  # e.g. "*******" where VASP overflowed a number
+        raise VaspError(jobdir, f"{path.name}: unreadable value ({err})") from None
+
+
+def _parse_root(root, path: Path, check_converged: bool) -> Atoms:
+    jobdir = path.parent
     try:
         symbols = [_element(rc.find("c").text) for rc in root.find("atominfo/array[@name='atoms']/set")]
     except (AttributeError, TypeError):
@@ -620,7 +650,7 @@ def _reusable(jobdir: Path, sorted_atoms: Atoms, texts: dict) -> tuple[Atoms | N
     why = _structure_mismatch(sorted_atoms, parsed)
     if why:
         return None, f"vasprun.xml is for another structure ({why})"
-    for name in ("INCAR", "KPOINTS"):
+    for name in ("INCAR", "KPOINTS", "POTCAR"):  # the structure itself is compared numerically above
         path = jobdir / name
         if not path.is_file() or path.read_text() != texts[name]:
             return None, f"{name} differs from the requested settings"
@@ -682,6 +712,8 @@ def run_vasp(
                 log(f"[vasp] {jobdir}: failed: {msg}; retrying")
                 continue
             raise VaspError(jobdir, msg) from None
+        if "REF_stress" not in parsed.info:
+            log(f"[vasp] {jobdir}: warning: vasprun.xml has no stress (ISIF 0?); REF_stress not set")
         log(
             f"[vasp] {jobdir}: done in {time.monotonic() - start:.1f} s, "
             f"{parsed.info['vasp_scf_steps']} electronic steps, E = {parsed.info['REF_energy']:.6f} eV"
