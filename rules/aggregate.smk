@@ -1,0 +1,14 @@
+rule aggregate:
+    input:
+        models=all_model_metrics(),
+        references=reference_metrics(),
+    output:
+        "results/summary/metrics.csv",
+    params:
+        runs=model_runs(config),
+    log:
+        "results/logs/aggregate/aggregate.log",
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/aggregate.py"

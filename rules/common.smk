@@ -1,0 +1,46 @@
+# Shared set-up: make the package importable, validate the config, constrain wildcards, list targets.
+import os
+import sys
+
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+
+from phononft.config import ConfigError, model_runs, strategy_params, validate_config
+
+try:
+    validate_config(config)
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+
+MATERIALS = list(config["materials"])
+SPLITS = ["train", "valid", "test"]
+
+
+wildcard_constraints:
+    material="|".join(map(re.escape, MATERIALS)) if MATERIALS else "[A-Za-z0-9_.-]+",
+    strategy="|".join(config["strategies"]),
+    budget=r"\d+",
+    seed=r"\d+",
+    split="train|valid|test",
+
+
+def model_dir(material, strategy, budget, seed):
+    return f"results/{material}/models/{strategy}/n{budget}/s{seed}"
+
+
+def eval_dir(material, strategy, budget, seed):
+    return f"results/{material}/eval/{strategy}/n{budget}/s{seed}"
+
+
+def all_model_metrics():
+    return [f"{eval_dir(*run)}/metrics.json" for run in model_runs(config)]
+
+
+def reference_metrics():
+    return [f"results/{m}/eval/reference/metrics.json" for m in MATERIALS]
+
+
+def foundation_replay():
+    """Replay data of multihead fine-tuning: the configured file or the demo's own pretraining set."""
+    if config["foundation"].get("model"):
+        return config["foundation"].get("replay") or []
+    return "results/foundation/pretrain_train.extxyz"

@@ -1,0 +1,113 @@
+"""Aggregate stage: every per-model metrics.json into one tidy table.
+
+``results/summary/metrics.csv`` has one row per material x strategy x budget x seed x metric with the
+columns ``material, strategy, budget, seed, metric, value, unit``.  The reference's own properties are
+rows with strategy ``reference`` (budget 0, seed 0).  A model whose results are missing gets one row
+per metric with value NaN and ``status`` ``missing``, so gaps are explicit.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from .io import atomic_path, read_json
+
+UNITS = {
+    "rmse": "THz", "mae": "THz", "r2": "1", "rmse_matched": "THz",
+    "phonon_rmse": "THz", "phonon_mae": "THz", "phonon_scaled_rmse": "THz", "phonon_rrmse": "1",
+    "phonon_rrmse_unscaled": "1", "dos_overlap": "1",
+    "min_frequency": "THz", "max_frequency": "THz", "mean_frequency": "THz", "mean_frequency_unscaled": "THz",
+    "min_frequency_nonacoustic": "THz", "imaginary_fraction": "1",
+    "volume": "Å^3", "rmsd": "1", "maxd": "1",
+    "heat_capacity": "J/K/mol", "entropy": "J/K/mol", "free_energy": "kJ/mol",
+    "k_diff_high_temp_limit": "W/m/K",
+    "energy_mae": "meV/atom", "force_mae": "meV/Å", "stress_mae": "GPa",
+    "bulk_modulus_eos": "GPa", "bulk_modulus_vrh": "GPa", "shear_modulus_vrh": "GPa",
+    "youngs_modulus": "GPa", "poisson_ratio": "1", "debye_temperature": "K", "kappa_slack": "W/m/K",
+    "train_seconds": "s", "eval_seconds": "s", "cpu_seconds": "s", "reference_calculations": "1",
+    "trainable_parameters": "1", "total_parameters": "1", "epochs": "1", "spacegroup_number": "1",
+    "new_phase": "1", "has_imaginary": "1",
+}
+
+PATTERN = re.compile(r"results/(?P<material>[^/]+)/eval/(?P<strategy>[^/]+)/n(?P<budget>\d+)/s(?P<seed>\d+)/metrics\.json$")
+REF_PATTERN = re.compile(r"results/(?P<material>[^/]+)/eval/reference/metrics\.json$")
+
+
+def unit_of(metric: str) -> str:
+    base = metric.removeprefix("benchmark_")
+    return UNITS.get(base, "")
+
+
+def spacegroup_number(symbol: str | None) -> float:
+    m = re.search(r"\((\d+)\)", symbol or "")
+    return float(m.group(1)) if m else math.nan
+
+
+def flatten(metrics: dict) -> dict[str, float]:
+    """Numeric metrics only; booleans become 0/1; space groups become their numbers + ``new_phase``."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, bool):
+            out[key] = float(value)
+        elif isinstance(value, (int, float)) and value is not None:
+            out[key] = float(value)
+    if "spacegroup" in metrics:
+        out["spacegroup_number"] = spacegroup_number(metrics["spacegroup"])
+    if "benchmark_spacegroup" in metrics:
+        out["benchmark_spacegroup_number"] = spacegroup_number(metrics["benchmark_spacegroup"])
+    return out
+
+
+def benchmark_seconds(path: str | Path) -> dict[str, float]:
+    """Wall and CPU seconds of one Snakemake ``benchmark:`` file."""
+    df = pd.read_csv(path, sep="\t")
+    out = {"wall_seconds": float(df["s"].mean())}
+    if "cpu_time" in df:
+        out["cpu_seconds"] = float(df["cpu_time"].mean())
+    return out
+
+
+def collect(metric_files: list[str], reference_files: list[str], expected: list[tuple] | None = None,
+            benchmarks: dict | None = None) -> pd.DataFrame:
+    """Tidy DataFrame from metrics.json files (paths encode material/strategy/budget/seed)."""
+    rows = []
+    seen = set()
+    for path in reference_files:
+        m = REF_PATTERN.search(str(path))
+        if not m:
+            raise ValueError(f"not a reference metrics path: {path}")
+        for metric, value in flatten(read_json(path)).items():
+            rows.append((m["material"], "reference", 0, 0, metric, value, unit_of(metric), "ok"))
+    all_metrics: set[str] = set()
+    for path in metric_files:
+        m = PATTERN.search(str(path))
+        if not m:
+            raise ValueError(f"not a model metrics path: {path}")
+        key = (m["material"], m["strategy"], int(m["budget"]), int(m["seed"]))
+        if not Path(path).is_file():
+            continue
+        seen.add(key)
+        values = flatten(read_json(path))
+        for stage, bench in (benchmarks or {}).get(key, {}).items():
+            if Path(bench).is_file():
+                for k, v in benchmark_seconds(bench).items():
+                    values[f"{stage}_{k}"] = v
+        all_metrics.update(values)
+        for metric, value in values.items():
+            rows.append((*key, metric, value, unit_of(metric), "ok"))
+    for key in expected or []:
+        if tuple(key) not in seen:
+            for metric in sorted(all_metrics) or ["rmse"]:
+                rows.append((*key, metric, math.nan, unit_of(metric), "missing"))
+    df = pd.DataFrame(rows, columns=["material", "strategy", "budget", "seed", "metric", "value", "unit", "status"])
+    return df.sort_values(["material", "strategy", "budget", "seed", "metric"], kind="stable").reset_index(drop=True)
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> None:
+    with atomic_path(path, suffix=".csv") as tmp:
+        df.to_csv(tmp, index=False, quoting=csv.QUOTE_MINIMAL)

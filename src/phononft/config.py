@@ -1,0 +1,124 @@
+"""Configuration: JSON-schema validation with defaults, readable errors, and the experiment matrix."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import yaml
+
+SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key."""
+
+
+def _path(error) -> str:
+    parts = []
+    for p in error.absolute_path:
+        parts.append(f"[{p}]" if isinstance(p, int) else (f".{p}" if parts else str(p)))
+    return "".join(parts) or "(top level)"
+
+
+def _explain(error) -> str:
+    """One line naming the key, the problem and the allowed values."""
+    where = _path(error)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = [k for k in error.instance if k not in allowed]
+        hints = []
+        for k in extra:
+            close = difflib.get_close_matches(k, allowed, n=1)
+            hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        return f"config key {where}: unknown key(s) {', '.join(hints)}; allowed: {', '.join(allowed)}"
+    if error.validator == "enum":
+        return f"config key {where}: {error.instance!r} is not allowed; choose one of {error.validator_value}"
+    if error.validator == "propertyNames":
+        return f"config key {where}: invalid name {error.instance!r}: {error.message}"
+    if error.validator == "oneOf" and where.startswith("materials"):
+        return f"config key {where}: give exactly one of bulk, atoms or file"
+    return f"config key {where}: {error.message}"
+
+
+def _validator(schema: dict):
+    from jsonschema import Draft202012Validator, validators
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub and name not in instance:
+                    import copy
+
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    cls = validators.extend(Draft202012Validator, {"properties": set_defaults})
+    return cls(schema)
+
+
+def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
+    """Validate ``config`` in place (defaults filled in); raise :class:`ConfigError` naming the key."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = sorted(_validator(schema).iter_errors(config), key=lambda e: (len(list(e.absolute_path)), str(e.message)))
+    if errors:
+        lines = [_explain(e) for e in errors]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(dict.fromkeys(lines)))
+    check_semantics(config)
+    return config
+
+
+def check_semantics(config: dict) -> None:
+    """Rules a JSON schema cannot express."""
+    needs_training = [s for s in config["strategies"] if s != "pretrained"]
+    if needs_training and not config["budgets"]:
+        raise ConfigError("config key budgets: trained strategies need at least one budget")
+    if "multihead" in config["strategies"] and config["foundation"].get("model") and not config["foundation"].get("replay"):
+        raise ConfigError("config key foundation.replay: strategy multihead with a given foundation.model needs "
+                          "its pretraining data (extxyz) for replay")
+    if config["foundation"].get("model") is None and "pretrain" not in config["foundation"]:
+        raise ConfigError("config key foundation: give foundation.model (a local file) or foundation.pretrain")
+    if config["labeller"]["type"] == "vasp" and "command" not in config["labeller"].get("vasp", {}):
+        raise ConfigError("config key labeller.vasp.command: the VASP command is required for labeller type vasp")
+
+
+def load_config(path: str | Path) -> dict:
+    """Read and validate a YAML config file."""
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: the configuration must be a mapping")
+    return validate_config(config)
+
+
+def model_runs(config: dict) -> list[tuple[str, str, int, int]]:
+    """(material, strategy, budget, seed) of every model; ``pretrained`` once per seed at budget 0."""
+    runs = []
+    for material in config["materials"]:
+        for strategy in config["strategies"]:
+            budgets = [0] if strategy == "pretrained" else config["budgets"]
+            for budget in budgets:
+                for seed in config["seeds"]:
+                    runs.append((material, strategy, budget, seed))
+    return runs
+
+
+def strategy_params(config: dict, strategy: str) -> dict:
+    """Training options of one strategy: shared defaults (mapped for the in-process trainer) + its own."""
+    ft = config["finetune"]
+    own = dict(ft.get("strategy_params", {}).get(strategy, {}))
+    defaults = dict(ft.get("defaults", {}))
+    if strategy in ("equitrain", "l2sp"):
+        shared = {k: defaults[k] for k in ("batch_size", "energy_weight", "forces_weight", "stress_weight")
+                  if k in defaults}
+        if "max_num_epochs" in defaults:
+            shared["max_epochs"] = defaults["max_num_epochs"]
+        if "patience" in defaults:
+            shared["patience"] = defaults["patience"]
+        return {**shared, **own}
+    if strategy == "pretrained":
+        return own
+    return {**defaults, **own}

@@ -1,0 +1,145 @@
+"""Evaluate stage: the reference and every model through the same property code.
+
+For one calculator (the reference labeller, or a MACE model through ``MACECalculator``):
+
+1. relax cell and positions with the symmetry kept;
+2. phonopy finite displacements -> ``phonopy.yaml`` (forces inside), band structure on the *reference's*
+   seekpath path (``bands.json``), thermal properties 0-1000 K (``thermal.json``);
+3. for a model: the benchmark metrics against the reference (:func:`phononft.compare.phonon_metrics`)
+   and energy/force/stress errors on the held-out test split.
+
+Everything lands in one folder per model; ``metrics.json`` is the flat dict the aggregate stage reads.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from ase import Atoms
+
+from . import compare
+from .io import get_labels, read_extxyz, write_extxyz, write_json
+from .phonons import finite_displacement_phonons, relax, save_phonopy
+from .structures import supercell_matrix
+
+
+def mace_calculator(model: str | Path, *, device: str = "cpu", dtype: str = "float64"):
+    from mace.calculators import MACECalculator
+
+    from .mace_train import resolve_device
+
+    return MACECalculator(model_paths=str(model), device=resolve_device(device), default_dtype=dtype)
+
+
+def band_data(phonon, reference_phonon, *, npoints: int = 101, symprec: float = compare.DEFAULT_SYMPREC) -> dict:
+    """Frequencies (THz) of ``phonon`` on the reference's seekpath path, segment by segment."""
+    import seekpath
+    import spglib
+
+    prim = reference_phonon.primitive
+    cell = (np.array(prim.cell), np.array(prim.scaled_positions), np.array(prim.numbers))
+    std = spglib.standardize_cell(cell, to_primitive=False, no_idealize=True, symprec=symprec)
+    path = seekpath.get_path(std, True, "hpkot", 1e-5, symprec, 5)
+    segments = compare.band_qpoints(reference_phonon, npoints=npoints, symprec=symprec)
+    rec = np.linalg.inv(np.array(prim.cell)).T  # reciprocal lattice (rows), 1/Å without 2π
+    distances, freqs, start = [], [], 0.0
+    for seg in segments:
+        cart = seg @ rec
+        d = start + np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(cart, axis=0), axis=1))])
+        distances.append(d.tolist())
+        freqs.append(compare.frequencies_at(phonon, seg).tolist())
+        start = float(d[-1])
+    labels = [list(p) for p in path["path"]]
+    return {"distances": distances, "frequencies": freqs, "labels": labels,
+            "unit": "THz", "distance_unit": "1/Å", "npoints": npoints}
+
+
+def run_phonons(structure: Atoms, calc, cfg: dict, out_dir: Path, *, log: Callable[[str], None] = print):
+    """Relax + finite-displacement phonons; write ``relaxed.extxyz``, ``phonopy.yaml``; return (phonon, info)."""
+    pcfg = cfg["phonons"]
+    t0 = time.perf_counter()
+    relaxed, rinfo = relax(structure, calc, fmax=pcfg["relax_fmax"], max_steps=pcfg["relax_steps"], log=log)
+    sc = supercell_matrix(relaxed, pcfg["supercell_min_length"])
+    phonon, ncalc = finite_displacement_phonons(relaxed, calc, sc, distance=pcfg["displacement"], log=log)
+    write_extxyz(out_dir / "relaxed.extxyz", [relaxed])
+    save_phonopy(phonon, out_dir / "phonopy.yaml")
+    info = {"relax": rinfo, "supercell_matrix": sc.tolist(), "displacement_calculations": ncalc,
+            "phonon_seconds": time.perf_counter() - t0}
+    return relaxed, phonon, info
+
+
+def thermal_data(phonon, cfg: dict) -> dict:
+    curves = compare.thermal_curves(phonon, t_min=0, t_max=1000, t_step=10, mesh=cfg["phonons"]["mesh"])
+    return {k: np.asarray(v).tolist() for k, v in curves.items()}
+
+
+def test_errors(calc, test_file: Path) -> dict:
+    """MAE of energy (meV/atom), forces (meV/Å) and stress (GPa) on labelled structures."""
+    from ase.units import GPa
+
+    de, df, ds = [], [], []
+    for atoms in read_extxyz(test_file):
+        e_ref, f_ref, s_ref = get_labels(atoms)
+        a = atoms.copy()
+        a.calc = calc
+        de.append(abs(a.get_potential_energy() - e_ref) / len(a))
+        df.append(np.abs(a.get_forces() - f_ref).ravel())
+        if s_ref is not None:
+            ds.append(np.abs(a.get_stress(voigt=True) - s_ref))
+    out = {"energy_mae": 1000 * float(np.mean(de)), "force_mae": 1000 * float(np.mean(np.concatenate(df))),
+           "n_test": len(de)}
+    out["stress_mae"] = float(np.mean(np.concatenate(ds))) / GPa if ds else float("nan")
+    return out
+
+
+def evaluate_reference(structure: Atoms, calc, cfg: dict, out_dir: Path, *,
+                       log: Callable[[str], None] = print) -> dict:
+    """Reference phonons with the labeller itself; writes phonopy.yaml, bands.json, thermal.json, metrics.json."""
+    out_dir = Path(out_dir)
+    t0 = time.perf_counter()
+    relaxed, phonon, info = run_phonons(structure, calc, cfg, out_dir, log=log)
+    write_json(out_dir / "bands.json", band_data(phonon, phonon, npoints=cfg["phonons"]["band_points"]))
+    write_json(out_dir / "thermal.json", thermal_data(phonon, cfg))
+    self_metrics = compare.phonon_metrics(phonon, phonon, mesh=cfg["phonons"]["mesh"],
+                                          temperature=cfg["phonons"]["temperature"],
+                                          imaginary_threshold=cfg["phonons"]["imaginary_threshold"])
+    metrics = {k: v for k, v in self_metrics.items() if k.startswith("benchmark_")}
+    metrics = {k.removeprefix("benchmark_"): v for k, v in metrics.items()}
+    metrics.update(reference_calculations=info["displacement_calculations"],
+                   eval_seconds=time.perf_counter() - t0, relax_converged=info["relax"]["converged"])
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics
+
+
+def evaluate_model(model: Path, structure: Atoms, reference_yaml: Path, test_file: Path, cfg: dict,
+                   out_dir: Path, *, train_log: dict | None = None,
+                   log: Callable[[str], None] = print) -> dict:
+    """A model against the reference: phonon metrics + test-split errors; writes metrics.json et al."""
+    out_dir = Path(out_dir)
+    t0 = time.perf_counter()
+    ecfg = cfg["evaluate"]
+    calc = mace_calculator(model, device=ecfg["device"], dtype=ecfg["dtype"])
+    relaxed, phonon, info = run_phonons(structure, calc, cfg, out_dir, log=log)
+    reference = compare.load_phonopy(reference_yaml)
+    metrics = compare.phonon_metrics(reference, phonon, mesh=cfg["phonons"]["mesh"],
+                                     temperature=cfg["phonons"]["temperature"],
+                                     npoints=cfg["phonons"]["band_points"],
+                                     convention=cfg["phonons"]["convention"],
+                                     imaginary_threshold=cfg["phonons"]["imaginary_threshold"])
+    write_json(out_dir / "bands.json", band_data(phonon, reference, npoints=cfg["phonons"]["band_points"]))
+    write_json(out_dir / "thermal.json", thermal_data(phonon, cfg))
+    metrics.update(test_errors(calc, test_file))
+    metrics["relax_converged"] = info["relax"]["converged"]
+    metrics["eval_seconds"] = time.perf_counter() - t0
+    if train_log is not None:
+        metrics["train_seconds"] = train_log.get("total_wall_time_s", train_log.get("wall_time_s"))
+        metrics["trainable_parameters"] = train_log.get("trainable_parameters")
+        metrics["total_parameters"] = train_log.get("total_parameters")
+        metrics["epochs"] = train_log.get("epochs_run")
+        metrics["reference_calculations"] = train_log.get("budget", 0)
+    log(f"band rmse {metrics['rmse']:.4f} THz, force MAE {metrics['force_mae']:.2f} meV/Å")
+    write_json(out_dir / "metrics.json", metrics)
+    return metrics

@@ -1,0 +1,172 @@
+"""Running mace-torch's own trainer (``mace_run_train``) and reading what it leaves behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .io import ENERGY_KEY, FORCES_KEY, STRESS_KEY
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _store_true_flags() -> set[str]:
+    """Options of mace_run_train that are bare switches (``--ema``), read from its own parser."""
+    import argparse
+
+    from mace.tools import build_default_arg_parser
+
+    parser = build_default_arg_parser()
+    return {a.dest for a in parser._actions if isinstance(a, argparse._StoreTrueAction)}
+
+
+def cli_args(options: dict) -> list[str]:
+    """``{"lr": 0.01, "ema": True}`` -> ``["--lr=0.01", "--ema"]`` (``None``/``False`` switches dropped)."""
+    switches = _store_true_flags()
+    args = []
+    for key, value in options.items():
+        if value is None:
+            continue
+        if key in switches:
+            if value:
+                args.append(f"--{key}")
+            continue
+        if isinstance(value, (list, tuple)):
+            value = json.dumps(list(value))
+        elif isinstance(value, dict):
+            value = json.dumps(value)
+        args.append(f"--{key}={value}")
+    return args
+
+
+def base_options(name: str, workdir: Path, train_file: Path, valid_file: Path | None, *, seed: int,
+                 device: str, dtype: str) -> dict:
+    workdir = Path(workdir).resolve()  # mace_run_train runs inside workdir: every path absolute
+    train_file = Path(train_file).resolve()
+    valid_file = None if valid_file is None else Path(valid_file).resolve()
+    return {
+        "name": name,
+        "seed": seed,
+        "device": resolve_device(device),
+        "default_dtype": dtype,
+        "work_dir": str(workdir),
+        "model_dir": str(workdir),
+        "log_dir": str(workdir / "logs"),
+        "checkpoints_dir": str(workdir / "checkpoints"),
+        "results_dir": str(workdir / "results"),
+        "train_file": str(train_file),
+        "valid_file": None if valid_file is None else str(valid_file),
+        "energy_key": ENERGY_KEY,
+        "forces_key": FORCES_KEY,
+        "stress_key": STRESS_KEY,
+        "save_cpu": True,
+        "restart_latest": False,
+    }
+
+
+def run_mace_train(options: dict, workdir: Path, *, log: Callable[[str], None] = print,
+                   threads: int | None = None) -> dict:
+    """Run ``mace_run_train`` with ``options``; stream its output to ``log``; return a summary.
+
+    The summary holds wall time, the per-epoch metrics MACE logged, the trainable/total parameter counts
+    it reported and the path of the saved model.  Raises ``RuntimeError`` with the tail of the output if
+    training fails or produces a non-finite loss.
+    """
+    workdir = Path(workdir)
+    if workdir.exists():
+        shutil.rmtree(workdir)  # a previous, killed attempt: start clean
+    workdir.mkdir(parents=True)
+    cmd = [sys.executable, "-m", "mace.cli.run_train", *cli_args(options)]
+    env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", PYTHONUNBUFFERED="1")
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    log("$ " + " ".join(cmd))
+    t0 = time.perf_counter()
+    tail: list[str] = []
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                          cwd=workdir) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            tail = (tail + [line])[-40:]
+            if _interesting(line):
+                log(line)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"mace_run_train failed (exit {proc.returncode}) in {workdir}:\n" + "\n".join(tail))
+    model = workdir / f"{options['name']}.model"
+    if not model.is_file():
+        raise RuntimeError(f"mace_run_train wrote no model in {workdir}:\n" + "\n".join(tail))
+    epochs = read_epoch_metrics(workdir / "results", options["name"], options.get("seed", 0))
+    for row in epochs:
+        if row.get("loss") is not None and not _finite(row["loss"]):
+            raise RuntimeError(f"non-finite loss at epoch {row.get('epoch')} in {workdir}")
+    counts = parameter_counts_from_log(workdir / "logs", options["name"], options.get("seed", 0))
+    return {"wall_time_s": wall, "epochs": epochs, "model": str(model), **counts}
+
+
+def _finite(x) -> bool:
+    try:
+        return float(x) == float(x) and abs(float(x)) != float("inf")
+    except (TypeError, ValueError):
+        return False
+
+
+def _interesting(line: str) -> bool:
+    keys = ("Epoch", "epoch", "Error", "error", "Traceback", "Total number", "trainable", "Saving",
+            "Loaded", "Using", "Number of", "Loss", "loss", "RMSE", "MAE", "Warning")
+    return any(k in line for k in keys)
+
+
+def read_epoch_metrics(results_dir: Path, name: str, seed: int) -> list[dict]:
+    """Per-epoch rows that MACE's MetricsLogger wrote (JSON lines), training and validation."""
+    path = Path(results_dir) / f"{name}_run-{seed}_train.txt"
+    rows = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line:
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+    return rows
+
+
+def parameter_counts_from_log(log_dir: Path, name: str, seed: int) -> dict:
+    """Total parameter count that MACE prints (``Total number of parameters: N``)."""
+    import re
+
+    out: dict = {}
+    for path in sorted(Path(log_dir).glob(f"{name}_run-{seed}*.log")):
+        m = re.findall(r"Total number of parameters:\s*(\d+)", path.read_text())
+        if m:
+            out["total_parameters_reported"] = int(m[-1])
+    return out
+
+
+def summarize_epochs(rows: Iterable[dict]) -> dict:
+    """Validation loss and force MAE per epoch from MACE's metric rows."""
+    valid = [r for r in rows if r.get("mode") == "eval"]
+    train = [r for r in rows if r.get("mode") == "opt"]
+    curve = [{"epoch": r.get("epoch"), "loss": r.get("loss"), "mae_f": r.get("mae_f"),
+              "rmse_f": r.get("rmse_f"), "mae_e_per_atom": r.get("mae_e_per_atom")} for r in valid]
+    train_curve: dict = {}
+    for r in train:
+        train_curve.setdefault(r.get("epoch"), []).append(r.get("loss"))
+    return {"valid_curve": curve,
+            "train_loss": [{"epoch": e, "loss": sum(v) / len(v)} for e, v in train_curve.items()
+                           if v and all(_finite(x) for x in v)]}
