@@ -1,0 +1,366 @@
+"""Figures: every function draws a non-empty PNG and PDF from small synthetic inputs (incl. NaN/missing)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from phononft import figures as F
+
+MATERIALS = ("Cu", "Cu3Au", "Cu_bcc", "Al")
+BUDGETS = (1, 2, 5, 10, 20)
+SEEDS = (0, 1)
+SKILL = {"pretrained": 0.0, "scratch": 0.3, "naive": 0.8, "frozen": 0.2, "multihead": 0.7, "lora": 0.9,
+         "equitrain": 1.0, "l2sp": 0.85}
+REF_PROPS = {"heat_capacity": ("J/K/mol", 24.0), "entropy": ("J/K/mol", 33.0), "free_energy": ("kJ/mol", -5.0),
+             "bulk_modulus_eos": ("GPa", 140.0), "bulk_modulus_vrh": ("GPa", 138.0),
+             "shear_modulus_vrh": ("GPa", 50.0), "kappa_slack": ("W/m/K", 300.0),
+             "debye_temperature": ("K", 340.0), "min_frequency": ("THz", 0.0), "max_frequency": ("THz", 7.5)}
+
+
+def synthetic_table(*, nan: bool = False, seed: int = 0) -> pd.DataFrame:
+    """A tidy table shaped like results/summary/metrics.csv; ``nan``: failed jobs and missing blocks."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for mi, mat in enumerate(MATERIALS):
+        scale = 1.0 + 0.2 * mi
+        for metric, (unit, v) in REF_PROPS.items():
+            rows.append((mat, "reference", 0, 0, metric, v * scale, unit))
+        rows.append((mat, "reference", 0, 0, "reference_calculations", [1, 3, 2, 1][mi] * (1 + mi), "count"))
+        for strat, skill in SKILL.items():
+            budgets = (0,) if strat == "pretrained" else BUDGETS
+            for b in budgets:
+                for s in SEEDS:
+                    gain = skill * np.log10(1 + b) / np.log10(21)
+                    err = (0.45 * scale * (1 - 0.85 * gain) if strat != "scratch"
+                           else 1.5 / np.sqrt(b) * scale) * rng.lognormal(0, 0.1)
+                    def add(metric, value, unit):
+                        rows.append((mat, strat, b, s, metric, value, unit))
+                    add("rmse", err, "THz")
+                    add("mae", 0.7 * err, "THz")
+                    add("r2", 1 - err ** 2, "")
+                    add("phonon_rmse", err, "THz")
+                    add("energy_mae", 20 * err * rng.lognormal(0, 0.2), "meV/atom")
+                    add("force_mae", 120 * err * rng.lognormal(0, 0.2), "meV/Å")
+                    add("stress_mae", 0.5 * err * rng.lognormal(0, 0.2), "GPa")
+                    for metric, (unit, v) in REF_PROPS.items():
+                        dev = rng.normal(0, 0.08) * err / 0.45
+                        add(metric, v * scale * (1 + dev), unit)
+                        add(f"benchmark_{metric}", v * scale, unit)
+                    add("new_phase", float(mat == "Cu_bcc" and strat == "pretrained"), "")
+                    add("train_seconds", 0 if strat == "pretrained" else 10 * b, "s")
+                    add("eval_seconds", 30.0, "s")
+                    add("reference_calculations", b, "count")
+    df = pd.DataFrame(rows, columns=["material", "strategy", "budget", "seed", "metric", "value", "unit"])
+    if nan:
+        # a failed job per strategy here and there, a strategy that failed everywhere, a missing reference
+        df.loc[df.sample(frac=0.15, random_state=seed).index, "value"] = np.nan
+        df.loc[df["strategy"] == "multihead", "value"] = np.nan
+        df = df[~((df["material"] == "Al") & (df["strategy"] == "l2sp"))]
+        df = df[~((df["material"] == "Al") & (df["strategy"] == "reference"))]
+        df.loc[(df["material"] == "Cu3Au") & (df["metric"] == "stress_mae"), "value"] = np.nan
+    return df.reset_index(drop=True)
+
+
+def synthetic_bands(*, shift: float = 0.0, imaginary: bool = False, nq: int = 21, nb: int = 6,
+                    labels=(("GAMMA", "X"), ("X", "U"), ("K", "GAMMA"), ("GAMMA", "L"), ("L", "W"))) -> dict:
+    dists, freqs, start = [], [], 0.0
+    for i, _ in enumerate(labels):
+        x = np.linspace(0, 1, nq)
+        length = 0.5 + 0.1 * i
+        d = start + length * x
+        start = float(d[-1])
+        k = np.sin(np.pi * x / 2) if i % 2 == 0 else np.cos(np.pi * x / 2)
+        f = np.array([(1 + j) * (1 + shift) * (0.8 + 0.2 * j) * k + 0.3 * j * (1 - k) for j in range(nb)]).T
+        if imaginary and i == 0:
+            f[:, 0] = -0.8 * (1 + shift) * np.sin(np.pi * x)
+        dists.append(d.tolist())
+        freqs.append(f.tolist())
+    return {"distances": dists, "frequencies": freqs, "labels": [list(p) for p in labels]}
+
+
+def synthetic_surface(*, soft: float = 1.0, one_d: bool = False) -> dict:
+    a1 = np.linspace(-0.3, 0.3, 13)
+    a2 = np.linspace(-0.2, 0.2, 11)
+    A, B = np.meshgrid(a1, a2, indexing="ij")
+    e = soft * (-60 * A ** 2 + 400 * A ** 4) + (-25 * B ** 2 + 500 * B ** 4) + 15 * A * B
+    if one_d:
+        return {"amplitudes_1": a1.tolist(), "energy": e[:, 5].tolist(), "modes": [{"frequency": -0.8}]}
+    return {"amplitudes_1": a1.tolist(), "amplitudes_2": a2.tolist(), "energy": e.tolist(),
+            "modes": [{"q": [0.5, 0.5, 0], "frequency": -0.84}, {"q": [0, 0.5, 0], "frequency": -0.5}]}
+
+
+STRUCTURES = {
+    "Cu": {"formula": "Cu", "elements": ["Cu"], "spacegroup": "Fm-3m", "crystal_system": "cubic",
+           "natoms_primitive": 1},
+    "Cu3Au": {"formula": "Cu3Au", "elements": ["Au", "Cu"], "spacegroup": "Pm-3m", "crystal_system": "cubic",
+              "natoms_primitive": 4},
+    "Cu_bcc": {"formula": "Cu", "elements": ["Cu"], "spacegroup": "Im-3m", "crystal_system": "cubic",
+               "natoms_primitive": 1},
+    "Bi2Te3": {"formula": "Bi2Te3", "spacegroup": "R-3m", "crystal_system": "trigonal", "natoms_primitive": 5},
+    "PbTe": {"formula": "PbTe", "elements": ["Pb", "Te"], "crystal_system": "cubic", "natoms_primitive": 2},
+    "SnSe": {"formula": "SnSe", "elements": ["Sn", "Se"], "crystal_system": "orthorhombic",
+             "natoms_primitive": 8},
+    "ZnO": {"formula": "ZnO", "elements": ["Zn", "O"], "crystal_system": "hexagonal", "natoms_primitive": 4},
+    "odd": {"formula": "X", "elements": [], "natoms_primitive": None},
+}
+
+RULEGRAPH = """digraph snakemake_dag {
+    graph[bgcolor=white, margin=0];
+    node[shape=box, style=rounded, fontname=sans, fontsize=10, penwidth=2];
+    edge[penwidth=2, color=grey];
+	0[label = "all", color = "0.00 0.6 0.85", style="rounded"];
+	1[label = "figures", color = "0.08 0.6 0.85", style="rounded"];
+	2[label = "aggregate", color = "0.17 0.6 0.85", style="rounded"];
+	3[label = "evaluate_model", color = "0.25 0.6 0.85", style="rounded"];
+	4[label = "finetune", color = "0.33 0.6 0.85", style="rounded"];
+	5[label = "label", color = "0.42 0.6 0.85", style="rounded"];
+	6[label = "rattle", color = "0.50 0.6 0.85", style="rounded"];
+	7[label = "structures", color = "0.58 0.6 0.85", style="rounded"];
+	8[label = "foundation", color = "0.67 0.6 0.85", style="rounded"];
+	9[label = "evaluate_reference", color = "0.75 0.6 0.85", style="rounded"];
+	10[label = "report", color = "0.83 0.6 0.85", style="rounded"];
+	1 -> 0
+	10 -> 0
+	2 -> 1
+	9 -> 1
+	7 -> 1
+	3 -> 2
+	9 -> 2
+	4 -> 3
+	9 -> 3
+	7 -> 3
+	5 -> 4
+	8 -> 4
+	6 -> 5
+	7 -> 6
+	7 -> 9
+	1 -> 10
+}
+"""
+
+
+def write_json(path: Path, data) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def material_tree(root: Path, *, missing: bool = False) -> Path:
+    """results/{material}/structure.json and eval/*/bands.json + surface.json for a few models."""
+    for mat, st in STRUCTURES.items():
+        write_json(root / mat / "structure.json", st)
+    ev = root / "Cu_bcc" / "eval"
+    write_json(ev / "reference" / "bands.json", synthetic_bands(imaginary=True))
+    write_json(ev / "reference" / "surface.json", synthetic_surface())
+    for strat, shift in (("pretrained", -0.12), ("scratch", 0.08), ("naive", 0.03), ("lora", 0.01),
+                         ("equitrain", -0.01), ("l2sp", 0.02)):
+        b = 0 if strat == "pretrained" else 10
+        d = ev / strat / f"n{b}" / "s0"
+        if missing and strat == "scratch":
+            continue
+        write_json(d / "bands.json", synthetic_bands(shift=shift, imaginary=strat != "pretrained"))
+        write_json(d / "surface.json", synthetic_surface(soft=1 + 3 * shift))
+    if missing:  # an unreadable file counts as missing too
+        (ev / "naive" / "n10" / "s0" / "surface.json").write_text("{not json")
+    return root
+
+
+def check_outputs(png: Path, pdf: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    assert png.stat().st_size > 5_000, png
+    assert pdf.stat().st_size > 2_000, pdf
+    assert pdf.read_bytes()[:4] == b"%PDF"
+    img = plt.imread(png)
+    assert img.ndim == 3 and min(img.shape[:2]) > 300
+    assert float(img[..., :3].std()) > 0.01, "PNG is uniform"
+    assert not list(png.parent.glob(".*.tmp*")), "temporary files left behind"
+
+
+def outs(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    return tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"
+
+
+@pytest.fixture(params=[False, True], ids=["complete", "with_nan"])
+def table_csv(request, tmp_path) -> Path:
+    p = tmp_path / "results" / "summary" / "metrics.csv"
+    p.parent.mkdir(parents=True)
+    synthetic_table(nan=request.param).to_csv(p, index=False)
+    return p
+
+
+# ------------------------------------------------------------------------------------------------ loaders
+
+def test_load_table_normalises(tmp_path):
+    p = tmp_path / "m.csv"
+    df = synthetic_table().head(20)
+    df["value"] = df["value"].astype(object)
+    df.loc[0, "value"] = "failed"
+    df.to_csv(p, index=False)
+    t = F.load_table(p)
+    assert np.isnan(t.loc[0, "value"]) and t["budget"].dtype.kind == "i"
+    with pytest.raises(ValueError):
+        F.load_table(pd.DataFrame({"material": ["a"]}))
+
+
+def test_load_bands_variants():
+    b = F.load_bands(synthetic_bands())
+    assert b.nseg == 5 and b.frequencies[0].shape == (21, 6)
+    pos, lab = b.ticks()
+    assert lab == ["Γ", "X", "U|K", "Γ", "L", "W"] and len(pos) == 6
+    # phonopy style: flat labels + connections; distances restarting per segment; transposed segment
+    d = synthetic_bands(labels=(("GAMMA", "X"), ("X", "U"), ("K", "GAMMA")))
+    d["labels"] = ["GAMMA", "X", "U", "K", "GAMMA"]
+    d["connections"] = [True, False, True]
+    d["distances"] = [list(np.asarray(x) - x[0]) for x in d["distances"]]
+    d["frequencies"][1] = np.asarray(d["frequencies"][1]).T.tolist()
+    b = F.load_bands(d)
+    assert b.ticks()[1] == ["Γ", "X", "U|K", "Γ"]
+    assert all(b.distances[i][0] >= b.distances[i - 1][-1] - 1e-9 for i in range(1, 3))
+    assert b.frequencies[1].shape == (21, 6)
+    # single flat segment, no labels
+    b = F.load_bands({"distances": [0, 1, 2], "frequencies": [[0, 1], [1, 2], [2, 3]]})
+    assert b.nseg == 1 and b.ticks()[1] == ["", ""]
+    assert F.pretty_label("X_1") == "X$_{1}$"
+
+
+def test_load_surface_variants():
+    s = F.load_surface(synthetic_surface())
+    assert s.is_2d and s.energy.shape == (13, 11)
+    d = synthetic_surface()
+    d["energy"] = np.asarray(d["energy"]).T.tolist()
+    assert F.load_surface(d).energy.shape == (13, 11)
+    s = F.load_surface(synthetic_surface(one_d=True))
+    assert not s.is_2d and s.energy.shape == (13,)
+
+
+def test_deviation_and_target_helpers():
+    df = synthetic_table()
+    d = F.deviations(df, "heat_capacity", 10)
+    assert set(d["strategy"]) == set(F.STRATEGY_ORDER) and d["deviation"].abs().max() < 100
+    mb = F.min_budget_to_target(df, "rmse", 0.3)
+    assert set(mb["status"]) <= {"reached", "not reached", "n/a"}
+    assert (mb.loc[mb["status"] == "reached", "min_budget"] >= 0).all()
+    nan = F.min_budget_to_target(synthetic_table(nan=True), "rmse", 0.3)
+    assert (nan.loc[nan["strategy"] == "multihead", "status"] == "n/a").all()
+
+
+def test_parse_dot():
+    nodes, edges = F.parse_dot(RULEGRAPH)
+    assert nodes["0"] == "all" and len(nodes) == 11 and ("7", "9") in edges and len(edges) == 16
+
+
+# ------------------------------------------------------------------------------------------------ figures
+
+def test_budget_curves(table_csv, tmp_path):
+    png, pdf = outs(tmp_path, "curves")
+    F.budget_curves(table_csv, png, pdf)
+    check_outputs(png, pdf)
+    png, pdf = outs(tmp_path, "curves_one")
+    F.budget_curves(table_csv, png, pdf, material="Cu", metrics=("rmse",))
+    check_outputs(png, pdf)
+
+
+def test_fig01_overview(tmp_path, monkeypatch):
+    monkeypatch.setattr(F.shutil, "which", lambda name: None)  # the matplotlib fallback
+    png, pdf = outs(tmp_path, "fig01")
+    F.fig01_overview(RULEGRAPH, png, pdf)
+    check_outputs(png, pdf)
+    dot = tmp_path / "rulegraph.dot"
+    dot.write_text(RULEGRAPH)
+    F.fig01_overview(dot, png, pdf)
+    check_outputs(png, pdf)
+    F.fig01_overview("digraph snakemake_dag {}", png, pdf)  # empty graph: marked n/a
+    check_outputs(png, pdf)
+
+
+@pytest.mark.skipif(F.shutil.which("dot") is None, reason="graphviz dot not installed")
+def test_fig01_overview_graphviz(tmp_path):
+    png, pdf = outs(tmp_path, "fig01_dot")
+    F.fig01_overview(RULEGRAPH, png, pdf)
+    check_outputs(png, pdf)
+
+
+def test_fig02_and_fig07_dataset(tmp_path):
+    root = material_tree(tmp_path / "results")
+    paths = sorted(root.glob("*/structure.json"))
+    png, pdf = outs(tmp_path, "fig02")
+    F.fig02_dataset(paths, png, pdf)
+    check_outputs(png, pdf)
+    png, pdf = outs(tmp_path, "fig07")
+    F.fig07_element_heatmap(STRUCTURES, png, pdf)
+    check_outputs(png, pdf)
+    assert F.periodic_position(29) == (4, 11) and F.periodic_position(57) == (9, 3)
+    assert F.periodic_position(118) == (7, 18) and F.periodic_position(8) == (2, 16)
+
+
+def test_fig03_fig09_deviation(table_csv, tmp_path):
+    png, pdf = outs(tmp_path, "fig03")
+    F.fig03_property_deviation(table_csv, png, pdf, budget=10)
+    check_outputs(png, pdf)
+    png, pdf = outs(tmp_path, "fig09")
+    F.fig09_thermal_deviation(table_csv, png, pdf)
+    check_outputs(png, pdf)
+    png, pdf = outs(tmp_path, "fig09b")
+    F.fig09_thermal_deviation(table_csv, png, pdf, budget=5)
+    check_outputs(png, pdf)
+
+
+@pytest.mark.parametrize("missing", [False, True], ids=["complete", "missing"])
+def test_band_figures(tmp_path, missing):
+    root = material_tree(tmp_path / "results", missing=missing)
+    ref = root / "Cu_bcc" / "eval" / "reference"
+    bands = F.eval_files(root, "Cu_bcc", budget=10)
+    surfs = F.eval_files(root, "Cu_bcc", budget=10, filename="surface.json")
+    assert bands["frozen"] is None if "frozen" in bands else True
+    png, pdf = outs(tmp_path, "fig04")
+    F.fig04_band_section(ref / "bands.json", bands, png, pdf, segments=(0, 2), material="Cu (bcc)")
+    check_outputs(png, pdf)
+    png, pdf = outs(tmp_path, "fig10")
+    F.fig10_band_grid(ref / "bands.json", bands, png, pdf, material="Cu (bcc)",
+                      annotations={"lora (N=10)": "RMSE 0.02 THz"})
+    check_outputs(png, pdf)
+    png, pdf = outs(tmp_path, "fig05")
+    F.fig05_imaginary_modes(ref / "bands.json", bands, ref / "surface.json", surfs, png, pdf,
+                            material="Cu (bcc)")
+    check_outputs(png, pdf)
+
+
+def test_fig05_one_mode(tmp_path):
+    png, pdf = outs(tmp_path, "fig05_1d")
+    F.fig05_imaginary_modes(synthetic_bands(imaginary=True), {"lora (N=10)": synthetic_bands(shift=0.02)},
+                            synthetic_surface(one_d=True),
+                            {"lora (N=10)": synthetic_surface(soft=1.1, one_d=True), "naive (N=10)": None},
+                            png, pdf, segments=(0, 3))
+    check_outputs(png, pdf)
+
+
+def test_fig06_cost(table_csv, tmp_path):
+    png, pdf = outs(tmp_path, "fig06")
+    F.fig06_cost(table_csv, png, pdf, metric="rmse", target=0.25)
+    check_outputs(png, pdf)
+
+
+def test_fig08_fig11_validation(table_csv, tmp_path):
+    png, pdf = outs(tmp_path, "fig08")
+    F.fig08_validation_errors(table_csv, png, pdf)
+    check_outputs(png, pdf)
+    png, pdf = outs(tmp_path, "fig11")
+    F.fig11_validation_per_material(table_csv, png, pdf, budget=10)
+    check_outputs(png, pdf)
+
+
+def test_all_nan_table_does_not_crash(tmp_path):
+    df = synthetic_table()
+    df["value"] = np.nan
+    for name, fn, kw in (("c", F.budget_curves, {}), ("f3", F.fig03_property_deviation, {}),
+                         ("f6", F.fig06_cost, {}), ("f8", F.fig08_validation_errors, {}),
+                         ("f9", F.fig09_thermal_deviation, {}), ("f11", F.fig11_validation_per_material, {})):
+        png, pdf = outs(tmp_path, name)
+        fn(df, png, pdf, **kw)
+        assert png.stat().st_size > 0 and pdf.stat().st_size > 0
