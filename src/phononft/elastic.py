@@ -60,7 +60,8 @@ def eos_bulk_modulus(atoms: Atoms, calc, *, strains: Sequence[float] = np.linspa
     Fit: ASE's :class:`ase.eos.EquationOfState` (``eos="birchmurnaghan"``, third order).
 
     Keys: ``bulk_modulus_eos`` [GPa], ``v0_per_atom`` [Å^3], ``e0_per_atom`` [eV/atom],
-    ``bprime`` (dB/dP, dimensionless), ``eos_volumes_per_atom`` [Å^3] and ``eos_energies_per_atom``
+    ``bprime`` (dB/dP, dimensionless), ``eos_error`` (None, or why the fit failed: then NaNs),
+    ``eos_volumes_per_atom`` [Å^3] and ``eos_energies_per_atom``
     [eV/atom] (the scan, for plots).
     """
     from ase.eos import EquationOfState
@@ -72,11 +73,18 @@ def eos_bulk_modulus(atoms: Atoms, calc, *, strains: Sequence[float] = np.linspa
         a.set_cell(atoms.cell[:] * (1.0 + s), scale_atoms=True)
         volumes.append(a.get_volume())
         energies.append(_energy_at(a, calc))
-    fit = EquationOfState(volumes, energies, eos=eos)
-    v0, e0, b0 = fit.fit()
-    params = np.asarray(fit.eos_parameters)  # birchmurnaghan: E0, B0, BP, V0
-    bprime = float(params[2]) if eos in ("birchmurnaghan", "murnaghan", "vinet", "pouriertarantola") else float("nan")
+    nan = float("nan")
+    error = None
+    try:
+        fit = EquationOfState(volumes, energies, eos=eos)
+        v0, e0, b0 = fit.fit()
+        params = np.asarray(fit.eos_parameters)  # birchmurnaghan: E0, B0, BP, V0
+        bprime = float(params[2]) if eos in ("birchmurnaghan", "murnaghan", "vinet", "pouriertarantola") else nan
+    except Exception as exc:  # noqa: BLE001 - a pathological model must not stop the evaluation
+        v0 = e0 = b0 = bprime = nan
+        error = f"{type(exc).__name__}: {exc}"
     return {
+        "eos_error": error,
         "bulk_modulus_eos": float(b0 / GPa),
         "v0_per_atom": float(v0 / n),
         "e0_per_atom": float(e0 / n),
