@@ -30,7 +30,7 @@ def synthetic_table(*, nan: bool = False, seed: int = 0) -> pd.DataFrame:
         scale = 1.0 + 0.2 * mi
         for metric, (unit, v) in REF_PROPS.items():
             rows.append((mat, "reference", 0, 0, metric, v * scale, unit))
-        rows.append((mat, "reference", 0, 0, "reference_calculations", [1, 3, 2, 1][mi] * (1 + mi), "count"))
+        rows.append((mat, "reference", 0, 0, "reference_calculations", [1, 3, 2, 1][mi % 4] * (1 + mi), "count"))
         for strat, skill in SKILL.items():
             budgets = (0,) if strat == "pretrained" else BUDGETS
             for b in budgets:

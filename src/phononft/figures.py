@@ -47,7 +47,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
+from matplotlib.colors import BoundaryNorm, LogNorm  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import FancyBboxPatch, Patch, Rectangle  # noqa: E402
 
@@ -108,7 +109,7 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "bulk_modulus_eos": ("bulk modulus (EOS)", "GPa"),
     "bulk_modulus_vrh": ("bulk modulus $B_\\mathrm{VRH}$", "GPa"),
     "shear_modulus_vrh": ("shear modulus $G_\\mathrm{VRH}$", "GPa"),
-    "kappa_slack": ("$\\kappa_\\mathrm{Slack}$", "W/m/K"),
+    "kappa_slack": ("thermal cond. $\\kappa_\\mathrm{Slack}$", "W/m/K"),
     "debye_temperature": ("Debye temperature $\\Theta_D$", "K"),
     "energy_mae": ("energy MAE", "meV/atom"),
     "force_mae": ("force MAE", "meV/Å"),
@@ -580,12 +581,26 @@ def min_budget_to_target(table, metric: str = "rmse", target: float = 0.1) -> pd
     return pd.DataFrame(rows, columns=["material", "strategy", "min_budget", "status"])
 
 
+def _tidy_log_axis(axis) -> None:
+    """Plain numbers (0.1, 2, 50) instead of 10^x / 2x10^1 on a log axis; minor labels only when the
+    axis spans less than about one decade."""
+    fmt = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    axis.set_major_formatter(fmt)
+    lo, hi = axis.get_view_interval()
+    majors = (math.floor(math.log10(hi)) - math.ceil(math.log10(lo)) + 1) if lo > 0 and hi > lo else 99
+    if majors < 2:
+        axis.set_minor_locator(matplotlib.ticker.LogLocator(10, subs=(2, 5)))
+        axis.set_minor_formatter(fmt)
+    else:
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
 def _legend_handles(strategies: Sequence[str], *, line: bool = True, missing: Sequence[str] = ()) -> list:
     hs = []
     for s in strategies:
-        lab = s + (" (n/a)" if s in missing else "")
+        lab = s + (": n/a" if s in missing else "")
         hs.append(Line2D([], [], color=strategy_color(s), marker=strategy_marker(s), lw=1.3 if line else 0,
-                         label=lab))
+                         ls="--" if (line and s == "pretrained") else "-", label=lab))
     return hs
 
 
@@ -757,6 +772,7 @@ def fig02_dataset(structures, out_png: Path, out_pdf: Path) -> None:
             bins = np.arange(lo - 0.5, hi + 1.5, 1) if hi - lo <= 40 else 20
             a2.hist(natoms, bins=bins, color="#4a6fa5", edgecolor="white", linewidth=0.5)
             a2.xaxis.get_major_locator().set_params(integer=True)
+            a2.yaxis.get_major_locator().set_params(integer=True)
         else:
             _na(a2, "natoms_primitive n/a")
         a2.set_xlabel("atoms per primitive cell")
@@ -785,6 +801,11 @@ def _deviation_panels(df: pd.DataFrame, properties: Sequence[str], budget: int |
     for k, ax in enumerate(axes.flat):
         if k >= n:
             ax.axis("off")
+            if k == n:
+                ax.text(0.05, 0.5, "deviation = 100 (model − reference) / |reference|\n"
+                        "box: inter-quartile range, bar: median,\nwhiskers: 1.5 IQR, points: materials\n"
+                        "n/a: no value (failed or missing job)", transform=ax.transAxes, va="center",
+                        fontsize=7, color="#444444")
             continue
         p = properties[k]
         d = devs[p]
@@ -809,13 +830,16 @@ def _deviation_panels(df: pd.DataFrame, properties: Sequence[str], budget: int |
             ax.set_xscale("symlog", linthresh=10)
         unit = "%"
         ax.set_xlabel(f"deviation ({unit})")
-        ax.set_title(PROPERTY_SHORT.get(p, METRIC_INFO.get(p, (p,))[0]), loc="center")
+        ax.set_title(METRIC_INFO.get(p, (p.replace("_", " "),))[0], loc="center")
         ax.set_yticks(range(len(strats)), strats)
         ax.set_ylim(len(strats) - 0.5, -0.5)
         ax.grid(axis="y", visible=False)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4) if scale == "linear"
                                    else matplotlib.ticker.SymmetricalLogLocator(base=10, linthresh=10))
-    fig.suptitle(title, fontsize=9)
+        if scale == "symlog":
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    fig.suptitle(title, fontsize=9, x=0.01, ha="left")
     return fig
 
 
@@ -865,9 +889,11 @@ def fig09_thermal_deviation(table, out_png: Path, out_pdf: Path, *, budget: int 
             got = _budget_panel(ax, curves[p], strats, ylabel=f"|deviation| of {PROPERTY_SHORT.get(p, p)} (%)")
             missing &= set(strats) - got
             ax.set_title(METRIC_INFO.get(p, (p,))[0], loc="center")
-        fig.legend(handles=_legend_handles(strats, missing=missing), loc="outside right upper",
+        fig.legend(handles=_legend_handles(strats, missing=missing) +
+                   [Patch(color="#7f7f7f", alpha=0.25, label="IQR")], loc="outside right upper",
                    title="strategy")
-        fig.suptitle("Thermal properties: median |deviation| over materials (band: IQR)", fontsize=9)
+        fig.suptitle("Thermal properties: median |deviation| from the reference over materials "
+                     "(band: IQR)", fontsize=9, x=0.01, ha="left")
         _save(fig, out_png, out_pdf)
 
 
@@ -917,6 +943,8 @@ def _budget_panel(ax, d: pd.DataFrame, strats: Sequence[str], *, ylabel: str, lo
         logy = vals.size > 0 and vals.min() > 0 and vals.max() / vals.min() > 20
     if logy and vals.size and vals.min() > 0:
         ax.set_yscale("log")
+        ax.autoscale_view()
+        _tidy_log_axis(ax.yaxis)
     if not got:
         _na(ax)
     return got
@@ -987,7 +1015,7 @@ def fig08_validation_errors(table, out_png: Path, out_pdf: Path, *,
                    [Patch(color="#7f7f7f", alpha=0.25, label="IQR")],
                    loc="outside right upper", title="strategy")
         fig.suptitle("Validation-set errors: median over materials and seeds (band: inter-quartile range)",
-                     fontsize=9)
+                     fontsize=9, x=0.01, ha="left")
         _save(fig, out_png, out_pdf)
 
 
@@ -1046,6 +1074,8 @@ def fig11_validation_per_material(table, out_png: Path, out_pdf: Path, *, budget
             vals = d["value"].dropna()
             if logy and len(vals) and (vals > 0).all():
                 ax.set_yscale("log")
+                ax.autoscale_view()
+                _tidy_log_axis(ax.yaxis)
             ax.set_ylabel(metric_label(metric, _unit_of(df, metric)))
             ax.set_title(f"({letter}) {METRIC_INFO.get(metric, (metric,))[0]}", loc="left")
             if vals.empty:
@@ -1054,9 +1084,9 @@ def fig11_validation_per_material(table, out_png: Path, out_pdf: Path, *, budget
         hs = _legend_handles(strats, line=False)
         if any_missing:
             hs.append(Line2D([], [], color="#999999", marker="x", lw=0, label="n/a (missing)"))
-        fig.legend(handles=hs, loc="outside right upper", title="strategy")
-        fig.suptitle(f"Validation-set errors per material, N = {budget} (median over seeds, bars: IQR)",
-                     fontsize=9)
+        fig.legend(handles=hs, loc="outside lower center", ncols=min(len(hs), 5))
+        fig.suptitle(f"Validation-set errors per material, N = {budget} (pretrained: zero-shot); "
+                     "median over seeds, bars: IQR", fontsize=9, x=0.01, ha="left")
         _save(fig, out_png, out_pdf)
 
 
@@ -1085,10 +1115,11 @@ def fig06_cost(table, out_png: Path, out_pdf: Path, *, metric: str = "rmse", tar
     lo = min(pos) if pos else 1.0
     hi = max(pos) if pos else 10.0
     y_zero, y_none = lo / 3.0, hi * 3.0
+    y_na = y_zero / 3.0
     with style():
         w = min(max(7.5, 0.45 * len(mats) + 4.5), 16)
-        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(w, 3.2), layout="constrained",
-                                      width_ratios=[max(len(mats), 3), 3])
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(w, 3.2 if len(mats) <= 15 else 3.8), layout="constrained",
+                                      width_ratios=[max(w - 4.6, 3.0), 2.4])
         k = len(strats)
         offs = (np.arange(k) - (k - 1) / 2) * (0.8 / max(k, 1))
         any_na = False
@@ -1097,7 +1128,7 @@ def fig06_cost(table, out_png: Path, out_pdf: Path, *, metric: str = "rmse", tar
             for i, m in enumerate(mats):
                 if m not in g.index or g.loc[m, "status"] == "n/a":
                     any_na = True
-                    ax.plot(i + offs[j], y_zero, marker="x", color="#aaaaaa", ms=3, zorder=2)
+                    ax.plot(i + offs[j], y_na, marker="x", color="#999999", ms=3.5, zorder=2)
                     continue
                 st = g.loc[m, "status"]
                 y = y_none if st == "not reached" else (g.loc[m, "min_budget"] or y_zero)
@@ -1113,9 +1144,12 @@ def fig06_cost(table, out_png: Path, out_pdf: Path, *, metric: str = "rmse", tar
         decades = [d for d in decades if y_zero * 1.5 < d < y_none / 1.5] or [lo]
         ticks = [y_zero] + decades + [y_none]
         labels = ["0 (zero-shot)"] + [f"{d:g}" for d in decades] + ["not reached"]
+        if any_na:
+            ticks.insert(0, y_na)
+            labels.insert(0, "n/a")
         ax.set_yticks(ticks, labels)
         ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-        ax.set_ylim(y_zero / 1.8, y_none * 1.8)
+        ax.set_ylim((y_na if any_na else y_zero) / 1.8, y_none * 1.8)
         for yb in (y_zero * 1.35, y_none / 1.35):
             ax.axhline(yb, color="#cccccc", lw=0.6, ls=":")
         ax.set_xlim(-0.5, len(mats) - 0.5)
@@ -1161,12 +1195,12 @@ def fig06_cost(table, out_png: Path, out_pdf: Path, *, metric: str = "rmse", tar
 
 def _plot_bands(ax, b: Bands, *, color: str, lw: float = 1.0, ls: str = "-", alpha: float = 1.0,
                 zorder: int = 2, label: str | None = None) -> None:
-    first = True
-    for d, f in zip(b.distances, b.frequencies):
-        for j in range(f.shape[1]):
-            ax.plot(d, f[:, j], color=color, lw=lw, ls=ls, alpha=alpha, zorder=zorder,
-                    label=label if first else None)
-            first = False
+    segs = [np.column_stack([d, f[:, j]]) for d, f in zip(b.distances, b.frequencies)
+            for j in range(f.shape[1])]
+    lc = LineCollection(segs, colors=color, linewidths=lw, linestyles=[ls], alpha=alpha, zorder=zorder,
+                        label=label)
+    ax.add_collection(lc, autolim=True)
+    ax.autoscale_view()
 
 
 def _band_axes(ax, ref: Bands, *, ylim=None, ylabel: bool = True) -> None:
@@ -1228,7 +1262,7 @@ def fig04_band_section(reference, models: Mapping[str, Any], out_png: Path, out_
             b = mods[lab]
             c = strategy_color(lab)
             if b is None:
-                hs.append(Line2D([], [], color=c, lw=1, ls="--", label=f"{lab} (n/a)", alpha=0.5))
+                hs.append(Line2D([], [], color=c, lw=1, ls="--", label=f"{lab}: n/a", alpha=0.5))
                 continue
             _plot_bands(ax, b, color=c, lw=0.9, ls=(0, (4, 1.5)), zorder=3)
             hs.append(Line2D([], [], color=c, lw=0.9, ls=(0, (4, 1.5)), label=lab))
@@ -1279,9 +1313,9 @@ def fig10_band_grid(reference, models: Mapping[str, Any], out_png: Path, out_pdf
                 ax.tick_params(axis="x", labelsize=5, labelrotation=0)
         handles = [Line2D([], [], color="black", lw=1.3, label="reference"),
                    Line2D([], [], color="#555555", lw=0.9, ls=(0, (4, 1.5)), label="model (strategy colour)")]
-        fig.legend(handles=handles, loc="outside upper center", ncols=2)
-        if material:
-            fig.suptitle(material, fontsize=9)
+        fig.legend(handles=handles, loc="outside lower center", ncols=2)
+        fig.suptitle(f"Band structure{' of ' + material if material else ''}: reference vs each model",
+                     fontsize=9, x=0.01, ha="left")
         _save(fig, out_png, out_pdf)
 
 
@@ -1323,7 +1357,11 @@ def fig05_imaginary_modes(reference_bands, model_bands: Mapping[str, Any], refer
         surfs[str(k)] = _maybe_surface(v)
     surf_labels = ["reference"] + _ordered_labels([k for k in surfs if k != "reference"])
     two_d = any(s is not None and s.is_2d for s in surfs.values())
-    n = len(surf_labels)
+    # 2-D: one contour panel per available surface (the reference's panel always, hatched if missing);
+    # the models without a surface are listed in a note
+    missing = [l for l in surf_labels if surfs[l] is None or (two_d and not surfs[l].is_2d)]
+    panels = [l for l in surf_labels if l == "reference" or l not in missing]
+    n = len(panels)
     nc = max(1, min(ncols, n)) if two_d else 1
     nr = math.ceil(n / nc) if two_d else 1
     with style():
@@ -1335,7 +1373,7 @@ def fig05_imaginary_modes(reference_bands, model_bands: Mapping[str, Any], refer
             b = mods[lab]
             c = strategy_color(lab)
             if b is None:
-                hs.append(Line2D([], [], color=c, ls="--", alpha=0.5, label=f"{lab} (n/a)"))
+                hs.append(Line2D([], [], color=c, ls="--", alpha=0.5, label=f"{lab}: n/a"))
                 continue
             _plot_bands(ax, b, color=c, lw=0.9, ls=(0, (4, 1.5)), zorder=3)
             hs.append(Line2D([], [], color=c, lw=0.9, ls=(0, (4, 1.5)), label=lab))
@@ -1356,14 +1394,14 @@ def fig05_imaginary_modes(reference_bands, model_bands: Mapping[str, Any], refer
             vmax = float(max(np.nanmax(e) for e in es))
             if not vmax > vmin:
                 vmax = vmin + 1e-6
-            lv = np.linspace(vmin, vmax, levels + 1)
+            lv = matplotlib.ticker.MaxNLocator(levels).tick_values(vmin, vmax)
             axs = bottom.subplots(nr, nc, squeeze=False, sharex=True, sharey=True)
             cs = None
             for k, a in enumerate(axs.flat):
                 if k >= n:
                     a.axis("off")
                     continue
-                lab = surf_labels[k]
+                lab = panels[k]
                 s = surfs[lab]
                 a.set_title(lab, fontsize=8, color=strategy_color(lab))
                 a.grid(False)
@@ -1376,14 +1414,16 @@ def fig05_imaginary_modes(reference_bands, model_bands: Mapping[str, Any], refer
                 a.plot(0, 0, marker="+", color="white", ms=5)
                 if k % nc == 0:
                     a.set_ylabel(_mode_label(s, 1))
-                if k // nc == nr - 1 or k + nc >= n:
+                if k + nc >= n:
                     a.set_xlabel(_mode_label(s, 0))
                     a.tick_params(axis="x", labelbottom=True)
             if cs is not None:
                 cb = bottom.colorbar(cs, ax=axs, shrink=0.9, pad=0.02)
                 cb.set_label("energy (meV/atom)")
-            bottom.suptitle("(b) energy along the imaginary modes (shared colour scale)", x=0.01, ha="left",
-                            fontsize=9)
+            note = f"; n/a: {', '.join(m for m in missing if m != 'reference')}" if \
+                [m for m in missing if m != "reference"] else ""
+            bottom.suptitle(f"(b) energy along the imaginary modes (shared colour scale){note}", x=0.01,
+                            ha="left", fontsize=9)
         else:
             a = bottom.subplots()
             drawn = False
@@ -1397,7 +1437,6 @@ def fig05_imaginary_modes(reference_bands, model_bands: Mapping[str, Any], refer
                        label=lab)
                 drawn = True
                 a.set_xlabel(_mode_label(s, 0))
-            missing = [l for l in surf_labels if surfs[l] is None]
             if not drawn:
                 _na(a, "surfaces n/a")
             elif missing:
@@ -1459,12 +1498,18 @@ def fig07_element_heatmap(structures, out_png: Path, out_pdf: Path, *, cmap: str
     unknown = sorted(set(counts) - set(ELEMENTS))
     vmax = max(counts.values(), default=1)
     cm = plt.get_cmap(cmap)
-    norm = LogNorm(1, max(vmax, 2)) if log else matplotlib.colors.Normalize(0.5 if vmax > 1 else 0, vmax)
+    if log:
+        norm = LogNorm(1, max(vmax, 2))
+    elif vmax <= 12:  # few materials: one discrete colour per count
+        cm = cm.resampled(max(vmax, 1))
+        norm = BoundaryNorm(np.arange(0.5, max(vmax, 1) + 1), cm.N)
+    else:
+        norm = matplotlib.colors.Normalize(1, vmax)
     with style():
         fig, ax = plt.subplots(figsize=(9, 5), layout="constrained")
         for z, el in enumerate(ELEMENTS, start=1):
             r, c = periodic_position(z)
-            y = r + (0.4 if r >= 9 else 0)
+            y = r - (0.5 if r >= 9 else 0)
             n = counts.get(el, 0)
             fc = cm(norm(n)) if n else "#f0f0f0"
             ax.add_patch(Rectangle((c - 0.46, y - 0.46), 0.92, 0.92, facecolor=fc, edgecolor="white", lw=0.5))
@@ -1474,10 +1519,10 @@ def fig07_element_heatmap(structures, out_png: Path, out_pdf: Path, *, cmap: str
                     fontweight="bold" if n else "normal")
             if n:
                 ax.text(c, y + 0.27, str(n), ha="center", va="center", fontsize=5, color=tc)
-        ax.text(2.6, 9.4, "La–Lu", ha="right", va="center", fontsize=5.5, color="#777777")
-        ax.text(2.6, 10.4, "Ac–Lr", ha="right", va="center", fontsize=5.5, color="#777777")
+        ax.text(2.45, 8.5, "La–Lu", ha="right", va="center", fontsize=5.5, color="#777777")
+        ax.text(2.45, 9.5, "Ac–Lr", ha="right", va="center", fontsize=5.5, color="#777777")
         ax.set_xlim(0.4, 18.6)
-        ax.set_ylim(10.95, 0.45)
+        ax.set_ylim(10.0, 0.45)
         ax.set_aspect("equal")
         ax.axis("off")
         sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cm)
