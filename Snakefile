@@ -1,5 +1,7 @@
 # phononft: fine-tuning MACE foundation models for phonon and thermal properties.
 # A thin entry point: configuration, validation, the rule files of each stage, and the final target.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -9,7 +11,7 @@ min_version("9.0")
 # merging would mix the demo's materials into another matrix).
 if not workflow.config_settings.configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "rules/common.smk"

@@ -44,3 +44,7 @@ def foundation_replay():
     if config["foundation"].get("model"):
         return config["foundation"].get("replay") or []
     return "results/foundation/pretrain_train.extxyz"
+
+
+def figure_targets():
+    return expand("results/figures/budget_curves.{ext}", ext=["png", "pdf"])

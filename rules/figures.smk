@@ -1,7 +1,3 @@
-def figure_targets():
-    return expand("results/figures/budget_curves.{ext}", ext=["png", "pdf"])
-
-
 rule figure_budget_curves:
     input:
         "results/summary/metrics.csv",

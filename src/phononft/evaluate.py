@@ -76,7 +76,7 @@ def thermal_data(phonon, cfg: dict) -> dict:
     return {k: np.asarray(v).tolist() for k, v in curves.items()}
 
 
-def test_errors(calc, test_file: Path) -> dict:
+def split_errors(calc, test_file: Path) -> dict:
     """MAE of energy (meV/atom), forces (meV/Å) and stress (GPa) on labelled structures."""
     from ase.units import GPa
 
@@ -131,7 +131,7 @@ def evaluate_model(model: Path, structure: Atoms, reference_yaml: Path, test_fil
                                      imaginary_threshold=cfg["phonons"]["imaginary_threshold"])
     write_json(out_dir / "bands.json", band_data(phonon, reference, npoints=cfg["phonons"]["band_points"]))
     write_json(out_dir / "thermal.json", thermal_data(phonon, cfg))
-    metrics.update(test_errors(calc, test_file))
+    metrics.update(split_errors(calc, test_file))
     metrics["relax_converged"] = info["relax"]["converged"]
     metrics["eval_seconds"] = time.perf_counter() - t0
     if train_log is not None:

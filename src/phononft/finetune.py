@@ -117,7 +117,10 @@ def mace_options(strategy: str, foundation: Path, train_file: Path, valid_file: 
         opts["E0s"] = params.get("E0s", "average")
     else:
         opts.update({"foundation_model": str(Path(foundation).resolve()), "E0s": "foundation",
-                     "multiheads_finetuning": strategy == "multihead"})
+                     "multiheads_finetuning": strategy == "multihead",
+                     # keep every element of the foundation: frozen blocks stay bit-identical and the
+                     # fine-tuned model still knows the foundation's chemistry
+                     "foundation_model_elements": True})
         if strategy == "multihead":
             if replay_file is None:
                 raise ValueError("strategy multihead needs replay data: foundation.replay in the config")

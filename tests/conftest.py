@@ -1,0 +1,68 @@
+"""Shared fixtures: a tiny foundation model pretrained once per test session, and EMT-labelled data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def tiny_foundation_config() -> dict:
+    """A foundation small enough to pretrain in seconds: 8 channels, Cu/Au, softened EMT (s = 1.04)."""
+    return {
+        "dtype": "float64",
+        "pretrain": {
+            "calculator": "ase.calculators.emt:EMT", "kwargs": {}, "softening": 1.04,
+            "elements": ["Cu", "Au"], "n_per_phase": 4, "n_alloys_per_pair": 4, "rattle_std": 0.05,
+            "volume_strain": 0.10, "valid_fraction": 0.15, "seed": 0,
+            "mace": {"r_max": 4.5, "num_channels": 8, "max_L": 1, "num_interactions": 2, "correlation": 2,
+                     "max_num_epochs": 12, "batch_size": 4, "lr": 0.01, "ema": True, "ema_decay": 0.99,
+                     "energy_weight": 10, "forces_weight": 100, "stress_weight": 10, "loss": "universal"},
+        },
+    }
+
+
+@pytest.fixture(scope="session")
+def foundation(tmp_path_factory):
+    """(model path, replay file): a tiny MACE pretrained with mace_run_train on softened EMT."""
+    import torch
+
+    from phononft.foundation import build_pretraining_set, pretrain
+    from phononft.io import write_extxyz
+
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp("foundation")
+    cfg = tiny_foundation_config()
+    train, valid, e0s = build_pretraining_set(cfg, log=lambda s: None)
+    write_extxyz(d / "pt_train.extxyz", train)
+    write_extxyz(d / "pt_valid.extxyz", valid)
+    pretrain(d / "pt_train.extxyz", d / "pt_valid.extxyz", e0s, d / "model.model", d / "work", cfg,
+             device="cpu", log=lambda s: None)
+    return d / "model.model", d / "pt_train.extxyz"
+
+
+@pytest.fixture(scope="session")
+def cu_data(tmp_path_factory):
+    """EMT-labelled rattled fcc Cu supercells (32 atoms): train (10), valid (3), test (3)."""
+    from ase.build import bulk
+
+    from phononft.io import write_extxyz
+    from phononft.label import label_structures, make_calculator
+    from phononft.rattle import make_split
+
+    d = tmp_path_factory.mktemp("cu_data")
+    unit = bulk("Cu", "fcc", a=3.61, cubic=True)
+    calc = make_calculator()
+    files = {}
+    for split, n in (("train", 10), ("valid", 3), ("test", 3)):
+        images = make_split(unit, split, n, seed=1, supercell_min_length=7.0, rattle_std=0.04)
+        files[split] = d / f"{split}.extxyz"
+        write_extxyz(files[split], label_structures(images, calc, log=lambda s: None))
+    return files

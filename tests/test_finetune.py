@@ -1,0 +1,117 @@
+"""Fine-tuning strategies run through mace_run_train: behaviour and physics of the resulting models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from phononft.evaluate import mace_calculator, split_errors
+from phononft.finetune import finetune, load_model
+from phononft.io import read_extxyz, read_json
+
+TRAINED = ("scratch", "naive", "frozen", "multihead", "lora")
+PARAMS = {
+    "common": {"max_num_epochs": 8, "patience": 8, "batch_size": 2, "energy_weight": 10, "forces_weight": 100,
+               "stress_weight": 100, "ema": True, "ema_decay": 0.99, "lr": 0.005, "optimizer": "adamw"},
+    "scratch": {"lr": 0.01},
+    "naive": {},
+    "frozen": {"freeze": 5},
+    "multihead": {"force_mh_ft_lr": True, "num_samples_pt": 20},
+    "lora": {"lora": True, "lora_rank": 2, "lora_alpha": 1.0, "lr": 0.01},
+}
+
+
+@pytest.fixture(scope="module")
+def models(foundation, cu_data, tmp_path_factory):
+    torch.set_num_threads(1)
+    model, replay = foundation
+    d = tmp_path_factory.mktemp("models")
+    out = {}
+    for strategy in ("pretrained", *TRAINED):
+        params = {} if strategy == "pretrained" else {**PARAMS["common"], **PARAMS[strategy]}
+        rec = finetune(strategy, model, cu_data["train"], cu_data["valid"], 6, 0, d / f"{strategy}.model",
+                       d / f"{strategy}.json", d / f"work_{strategy}", params, device="cpu",
+                       replay_file=replay, log=lambda s: None)
+        out[strategy] = (d / f"{strategy}.model", rec)
+    return out
+
+
+def test_pretrained_is_the_foundation_unchanged(models, foundation):
+    path, rec = models["pretrained"]
+    assert path.read_bytes() == foundation[0].read_bytes()
+    assert rec["trainable_parameters"] == 0 and rec["epochs_run"] == 0
+
+
+def test_training_logs(models):
+    for strategy in TRAINED:
+        path, rec = models[strategy]
+        log = read_json(path.with_suffix(".json"))
+        assert log["strategy"] == strategy and log["budget"] == 6 and log["device"] == "cpu"
+        assert log["epochs_run"] >= 1 and log["wall_time_s"] > 0 and log["seconds_per_epoch"] > 0
+        assert 0 < log["trainable_parameters"] <= log["total_parameters"]
+        assert log["valid_curve"] and all(np.isfinite(r["loss"]) for r in log["valid_curve"])
+    # adapters and frozen blocks train far fewer parameters than full fine-tuning
+    full = models["naive"][1]["trainable_parameters"]
+    assert models["lora"][1]["trainable_parameters"] < 0.5 * full
+    assert models["frozen"][1]["trainable_parameters"] < full
+
+
+def test_fine_tuning_lowers_held_out_force_error(models, cu_data):
+    zero = split_errors(mace_calculator(models["pretrained"][0]), cu_data["test"])
+    tuned = split_errors(mace_calculator(models["naive"][0]), cu_data["test"])
+    assert tuned["force_mae"] < 0.7 * zero["force_mae"], (zero, tuned)
+
+
+def test_frozen_blocks_are_bit_identical(models, foundation):
+    base = load_model(foundation[0])
+    tuned = load_model(models["frozen"][0])
+    for block in ("node_embedding", "interactions"):
+        for (n, a), (_, b) in zip(getattr(base, block).named_parameters(), getattr(tuned, block).named_parameters()):
+            assert torch.equal(a, b), f"{block}.{n} changed"
+    changed = [n for (n, a), (_, b) in zip(base.products.named_parameters(), tuned.products.named_parameters())
+               if not torch.equal(a, b)]
+    assert changed, "the unfrozen product blocks must train"
+
+
+def test_lora_updates_are_low_rank(models, foundation):
+    base = dict(load_model(foundation[0]).named_parameters())
+    tuned = dict(load_model(models["lora"][0]).named_parameters())
+    assert not [n for n in tuned if "lora" in n.lower()]  # merged: a plain MACE, no adapter tensors left
+    assert set(base) <= set(tuned)
+    ranks = []
+    for name, w in tuned.items():
+        if name not in base:
+            continue
+        delta = (w - base[name]).detach()
+        if delta.abs().max() == 0:
+            continue
+        if delta.ndim == 2:
+            ranks.append(int(torch.linalg.matrix_rank(delta, atol=1e-10)))
+    assert ranks, "LoRA changed nothing"
+    assert max(ranks) <= PARAMS["lora"]["lora_rank"]
+
+
+def test_multihead_model_is_the_fine_tuned_head(models, cu_data):
+    model = load_model(models["multihead"][0])
+    heads = getattr(model, "heads", ["Default"])
+    assert list(heads) == ["Default"]
+    zero = split_errors(mace_calculator(models["pretrained"][0]), cu_data["test"])
+    tuned = split_errors(mace_calculator(models["multihead"][0]), cu_data["test"])
+    assert tuned["force_mae"] < zero["force_mae"]
+
+
+@pytest.mark.parametrize("strategy", ("pretrained", *TRAINED))
+def test_models_are_rotation_equivariant(models, cu_data, strategy):
+    atoms = read_extxyz(cu_data["test"])[0]
+    calc = mace_calculator(models[strategy][0])
+    atoms.calc = calc
+    e, f = atoms.get_potential_energy(), atoms.get_forces()
+    rot = Rotation.random(random_state=7).as_matrix()
+    turned = atoms.copy()
+    turned.set_cell(atoms.cell[:] @ rot.T, scale_atoms=False)
+    turned.positions = atoms.positions @ rot.T
+    turned.calc = calc
+    assert turned.get_potential_energy() == pytest.approx(e, abs=1e-6)
+    np.testing.assert_allclose(turned.get_forces(), f @ rot.T, atol=1e-6)

@@ -1,0 +1,77 @@
+"""The Snakemake workflow itself: lint, dry runs of every shipped config, one real end-to-end run."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from phononft.config import ConfigError, load_config, validate_config
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+CONFIGS = sorted((REPO / "config").glob("*.yaml"))
+CONFIGS = [c for c in CONFIGS if c.name != "schema.yaml"]
+
+
+def run(args, cwd, timeout=600):
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_lint_is_clean(tmp_path):
+    res = run([*SNAKEMAKE, "--lint"], tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Congratulations" in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("config", CONFIGS + [REPO / "tests" / "data" / "tiny.yaml"], ids=lambda p: p.name)
+def test_every_shipped_config_dry_runs(config, tmp_path):
+    load_config(config)
+    res = run([*SNAKEMAKE, "-n", "--configfile", str(config), "--directory", str(tmp_path)], tmp_path)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "finetune" in res.stdout and "aggregate" in res.stdout
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    cfg = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
+    cfg["strategies"] = ["naive", "lorra"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    res = run([*SNAKEMAKE, "-n", "--configfile", str(bad), "--directory", str(tmp_path)], tmp_path)
+    assert res.returncode != 0
+    out = res.stdout + res.stderr
+    assert "strategies[1]" in out and "'lorra' is not allowed" in out and "equitrain" in out
+    assert not (tmp_path / "results").exists()
+    with pytest.raises(ConfigError, match="budgts.*did you mean 'budgets'"):
+        validate_config({**yaml.safe_load((REPO / "config" / "config.yaml").read_text()), "budgts": [1]})
+
+
+@pytest.mark.slow
+def test_end_to_end_tiny_workflow(tmp_path):
+    """structure -> rattle -> label -> foundation -> every strategy -> evaluate -> metrics.csv -> figure."""
+    cfg = REPO / "tests" / "data" / "tiny.yaml"
+    res = run([*SNAKEMAKE, "--configfile", str(cfg), "--directory", str(tmp_path), "-j", "2"], tmp_path,
+              timeout=1500)
+    assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-5000:]
+    table = pd.read_csv(tmp_path / "results" / "summary" / "metrics.csv")
+    assert list(table.columns[:7]) == ["material", "strategy", "budget", "seed", "metric", "value", "unit"]
+    config = load_config(cfg)
+    for strategy in config["strategies"]:
+        rows = table[(table.strategy == strategy) & (table.metric == "rmse")]
+        assert len(rows) == (1 if strategy == "pretrained" else len(config["budgets"])), strategy
+        assert rows["value"].map(math.isfinite).all()
+    ref = table[(table.strategy == "reference")]
+    assert ref[ref.metric == "has_imaginary"]["value"].iloc[0] == 1  # bcc Cu is unstable under EMT
+    units = dict(zip(table.metric, table.unit))
+    assert units["rmse"] == "THz" and units["force_mae"] == "meV/Å" and units["heat_capacity"] == "J/K/mol"
+    assert (tmp_path / "results" / "figures" / "budget_curves.png").stat().st_size > 10_000
+    # nothing half-written is left behind
+    assert not list((tmp_path / "results").rglob("*.tmp*"))
