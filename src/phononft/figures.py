@@ -777,7 +777,9 @@ def fig02_dataset(structures, out_png: Path, out_pdf: Path) -> None:
             _na(a2, "natoms_primitive n/a")
         a2.set_xlabel("atoms per primitive cell")
         a2.set_ylabel("materials (count)")
-        a2.set_title(f"(b) cell sizes ({len(data)} materials)", loc="left")
+        shown = f"{len(natoms)} of {len(data)}" if len(natoms) < len(data) else f"{len(data)}"
+        a2.set_title(f"(b) cell sizes ({shown} materials; others n/a)" if len(natoms) < len(data)
+                     else f"(b) cell sizes ({shown} materials)", loc="left")
         _save(fig, out_png, out_pdf)
 
 
