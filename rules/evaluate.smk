@@ -6,6 +6,8 @@ rule evaluate_reference:
         phonopy="results/{material}/eval/reference/phonopy.yaml",
         bands="results/{material}/eval/reference/bands.json",
         thermal="results/{material}/eval/reference/thermal.json",
+        surface="results/{material}/eval/reference/surface.json",
+        modes="results/{material}/eval/reference/modes.json",
     params:
         labeller=config["labeller"],
         settings=config,
@@ -25,12 +27,14 @@ rule evaluate_model:
         model="results/{material}/models/{strategy}/n{budget}/s{seed}/model.model",
         record="results/{material}/models/{strategy}/n{budget}/s{seed}/train.json",
         reference="results/{material}/eval/reference/phonopy.yaml",
+        modes="results/{material}/eval/reference/modes.json",
         test="results/{material}/labelled/test.extxyz",
     output:
         metrics="results/{material}/eval/{strategy}/n{budget}/s{seed}/metrics.json",
         phonopy="results/{material}/eval/{strategy}/n{budget}/s{seed}/phonopy.yaml",
         bands="results/{material}/eval/{strategy}/n{budget}/s{seed}/bands.json",
         thermal="results/{material}/eval/{strategy}/n{budget}/s{seed}/thermal.json",
+        surface="results/{material}/eval/{strategy}/n{budget}/s{seed}/surface.json",
     params:
         settings=config,
     threads: 1

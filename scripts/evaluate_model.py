@@ -12,4 +12,4 @@ torch.set_num_threads(snakemake.threads)
 i = snakemake.input
 evaluate_model(Path(i.model), read_extxyz(i.structure)[0], Path(i.reference), Path(i.test),
                snakemake.params.settings, Path(snakemake.output.metrics).parent,
-               train_log=read_json(i.record), log=log)
+               train_log=read_json(i.record), reference_modes=read_json(i.modes), log=log)

@@ -105,7 +105,27 @@ def collect(metric_files: list[str], reference_files: list[str], expected: list[
             for metric in sorted(all_metrics) or ["rmse"]:
                 rows.append((*key, metric, math.nan, unit_of(metric), "missing"))
     df = pd.DataFrame(rows, columns=["material", "strategy", "budget", "seed", "metric", "value", "unit", "status"])
+    df = pd.concat([df, new_phase_rows(df)], ignore_index=True)
     return df.sort_values(["material", "strategy", "budget", "seed", "metric"], kind="stable").reset_index(drop=True)
+
+
+def new_phase_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Precision, recall and F1 of "relaxation along imaginary modes ends in a new phase" against the
+    reference, over all materials, per strategy x budget x seed (material ``all``)."""
+    from .modes import new_phase_scores
+
+    cols = ["material", "strategy", "budget", "seed", "metric", "value", "unit", "status"]
+    flags = df[(df.metric == "new_phase") & (df.status == "ok")]
+    ref = {r.material: bool(r.value) for r in flags[flags.strategy == "reference"].itertuples()}
+    rows = []
+    if not ref:
+        return pd.DataFrame(rows, columns=cols)
+    models = flags[flags.strategy != "reference"]
+    for (strategy, budget, seed), group in models.groupby(["strategy", "budget", "seed"]):
+        scores = new_phase_scores(ref, {r.material: bool(r.value) for r in group.itertuples()})
+        for key in ("precision", "recall", "f1"):
+            rows.append(("all", strategy, budget, seed, f"new_phase_{key}", float(scores[key]), "1", "ok"))
+    return pd.DataFrame(rows, columns=cols)
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:

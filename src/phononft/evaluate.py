@@ -95,9 +95,52 @@ def split_errors(calc, test_file: Path) -> dict:
     return out
 
 
+def properties_beyond_phonons(relaxed: Atoms, phonon, calc, cfg: dict, out_dir: Path, *,
+                              reference_modes: list | None = None,
+                              log: Callable[[str], None] = print) -> dict:
+    """Elastic/EOS/Slack properties and the imaginary-mode analysis; writes surface.json and modes.json.
+
+    ``reference_modes``: the reference's imaginary modes; a model is probed along them (same grid, same
+    protocol), or along its own when the reference has none (a spurious instability is then visible).
+    """
+    from .elastic import elastic_properties
+    from .modes import analyse_imaginary
+
+    ecfg = cfg.get("evaluate", {})
+    out: dict = {}
+    if ecfg.get("elastic", True):
+        t0 = time.perf_counter()
+        props = elastic_properties(relaxed, calc, temperature=cfg["phonons"]["temperature"])
+        out.update({k: v for k, v in props.items() if np.isscalar(v) or v is None})
+        out["cij"] = props.get("C")
+        log(f"elastic: B_EOS {props['bulk_modulus_eos']:.1f} GPa, G_VRH {props['shear_modulus_vrh']:.1f} GPa, "
+            f"kappa_Slack {props['kappa_slack']:.2f} W/m/K ({time.perf_counter() - t0:.1f} s)")
+    icfg = ecfg.get("imaginary", {})
+    amax, n = icfg.get("amplitude_max", 0.3), icfg.get("grid_points", 9)
+    t0 = time.perf_counter()
+    analysis = analyse_imaginary(phonon, calc, modes=reference_modes or None,
+                                 threshold=cfg["phonons"]["imaginary_threshold"],
+                                 amplitudes=np.linspace(-amax, amax, n),
+                                 relax_amplitude=icfg.get("relax_amplitude", 0.1), fmax=icfg.get("fmax", 1e-3),
+                                 relax=icfg.get("relax", True))
+    write_json(out_dir / "surface.json", {"surface": analysis["surface"], "relaxation": analysis["relaxation"],
+                                          "modes_source": analysis["surface_modes_source"]})
+    write_json(out_dir / "modes.json", analysis["modes"])
+    for key, value in analysis.items():
+        if key in ("surface", "modes", "relaxation"):
+            continue
+        out["imaginary_commensurate" if key == "has_imaginary" else key] = value
+    if analysis["modes"] or reference_modes:
+        log(f"imaginary modes: {analysis['n_imaginary_modes']} own, probed {analysis['surface_modes_source']}; "
+            f"relaxation ends in {analysis['final_spacegroup_1e-1']} (new phase: {analysis['new_phase']}) "
+            f"({time.perf_counter() - t0:.1f} s)")
+    return out
+
+
 def evaluate_reference(structure: Atoms, calc, cfg: dict, out_dir: Path, *,
                        log: Callable[[str], None] = print) -> dict:
-    """Reference phonons with the labeller itself; writes phonopy.yaml, bands.json, thermal.json, metrics.json."""
+    """Reference phonons with the labeller itself; writes phonopy.yaml, bands.json, thermal.json,
+    surface.json, modes.json and metrics.json."""
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
     relaxed, phonon, info = run_phonons(structure, calc, cfg, out_dir, log=log)
@@ -108,6 +151,7 @@ def evaluate_reference(structure: Atoms, calc, cfg: dict, out_dir: Path, *,
                                           imaginary_threshold=cfg["phonons"]["imaginary_threshold"])
     metrics = {k: v for k, v in self_metrics.items() if k.startswith("benchmark_")}
     metrics = {k.removeprefix("benchmark_"): v for k, v in metrics.items()}
+    metrics.update(properties_beyond_phonons(relaxed, phonon, calc, cfg, out_dir, log=log))
     metrics.update(reference_calculations=info["displacement_calculations"],
                    eval_seconds=time.perf_counter() - t0, relax_converged=info["relax"]["converged"])
     write_json(out_dir / "metrics.json", metrics)
@@ -115,7 +159,7 @@ def evaluate_reference(structure: Atoms, calc, cfg: dict, out_dir: Path, *,
 
 
 def evaluate_model(model: Path, structure: Atoms, reference_yaml: Path, test_file: Path, cfg: dict,
-                   out_dir: Path, *, train_log: dict | None = None,
+                   out_dir: Path, *, train_log: dict | None = None, reference_modes: list | None = None,
                    log: Callable[[str], None] = print) -> dict:
     """A model against the reference: phonon metrics + test-split errors; writes metrics.json et al."""
     out_dir = Path(out_dir)
@@ -132,6 +176,8 @@ def evaluate_model(model: Path, structure: Atoms, reference_yaml: Path, test_fil
     write_json(out_dir / "bands.json", band_data(phonon, reference, npoints=cfg["phonons"]["band_points"]))
     write_json(out_dir / "thermal.json", thermal_data(phonon, cfg))
     metrics.update(split_errors(calc, test_file))
+    metrics.update(properties_beyond_phonons(relaxed, phonon, calc, cfg, out_dir, reference_modes=reference_modes,
+                                             log=log))
     metrics["relax_converged"] = info["relax"]["converged"]
     metrics["eval_seconds"] = time.perf_counter() - t0
     if train_log is not None:
