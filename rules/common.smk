@@ -47,4 +47,19 @@ def foundation_replay():
 
 
 def figure_targets():
-    return expand("results/figures/budget_curves.{ext}", ext=["png", "pdf"])
+    """Every figure of the study (rules/figures.smk), PNG and PDF."""
+    names = [
+        "fig01_overview",
+        "fig02_dataset",
+        "fig03_property_deviation",
+        "fig04_band_section",
+        "fig05_imaginary_modes",
+        "fig06_cost",
+        "fig07_element_heatmap",
+        "fig08_validation_errors",
+        "fig09_thermal_deviation",
+        "fig10_band_grid",
+        "fig11_validation_per_material",
+        "budget_curves",
+    ]
+    return expand("results/figures/{name}.{ext}", name=names, ext=["png", "pdf"])

@@ -1,6 +1,273 @@
+# Figures of the study, drawn by phononft.figures from results files only (never recomputing physics):
+# the tidy table results/summary/metrics.csv, results/{material}/structure.json and the per-model
+# results/{material}/eval/{reference | strategy/n{budget}/s{seed}}/bands.json | surface.json.
+# Which material / budget / seed a figure shows: config key `figures` (config/schema.yaml); unset keys
+# fall back to the first material, the largest budget and the first seed.
+import glob
+
+FIGURE_OPTIONS = config["figures"]
+FIGURE_BUDGET = FIGURE_OPTIONS["budget"] or max(config["budgets"])
+FIGURE_SEED = FIGURE_OPTIONS["seed"] if FIGURE_OPTIONS["seed"] is not None else config["seeds"][0]
+FIGURE_BAND_MATERIAL = FIGURE_OPTIONS["band_material"] or MATERIALS[0]
+FIGURE_IMAGINARY_MATERIAL = FIGURE_OPTIONS["imaginary_material"] or MATERIALS[0]
+for _key, _value, _allowed in (
+    ("band_material", FIGURE_BAND_MATERIAL, MATERIALS),
+    ("imaginary_material", FIGURE_IMAGINARY_MATERIAL, MATERIALS),
+    ("budget", FIGURE_BUDGET, config["budgets"]),
+    ("seed", FIGURE_SEED, config["seeds"]),
+):
+    if _value not in _allowed:
+        raise WorkflowError(
+            f"config key figures.{_key}: {_value!r} is not one of the configured {_allowed}"
+        )
+# the models of the band / surface figures: every strategy at the figure budget (pretrained: zero-shot)
+FIGURE_MODEL_BUDGETS = [
+    0 if s == "pretrained" else FIGURE_BUDGET for s in config["strategies"]
+]
+FIGURE_TABLE = "results/summary/metrics.csv"
+
+
+# the HTML report: snakemake --report results/report.html
+report: "../report/workflow.rst"
+
+
+localrules:
+    rulegraph,
+
+
+# The workflow's own rule graph (fig01): `snakemake --rulegraph` on this Snakefile with the run's
+# resolved configuration, in a child process with --nolock (the running parent holds the lock of the
+# same working directory); a local job, so that the child is the Snakemake interpreter itself.
+rule rulegraph:
+    input:
+        workflow.main_snakefile,
+        sorted(glob.glob(os.path.join(workflow.basedir, "rules", "*.smk"))),
+    output:
+        "results/figures/rulegraph.dot",
+    log:
+        "results/logs/figures/rulegraph.log",
+    run:
+        from phononft.figures import write_rulegraph
+
+        write_rulegraph(workflow.main_snakefile, config, output[0], log=log[0])
+
+
+rule fig01_overview:
+    input:
+        "results/figures/rulegraph.dot",
+    output:
+        png=report("results/figures/fig01_overview.png", caption="../report/fig01.rst", category="Figures"),
+        pdf="results/figures/fig01_overview.pdf",
+    params:
+        strategies=config["strategies"],
+    log:
+        "results/logs/figures/fig01_overview.log",
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/figure_01_overview.py"
+
+
+rule fig02_dataset:
+    input:
+        expand("results/{material}/structure.json", material=MATERIALS),
+    output:
+        png=report("results/figures/fig02_dataset.png", caption="../report/fig02.rst", category="Figures"),
+        pdf="results/figures/fig02_dataset.pdf",
+    log:
+        "results/logs/figures/fig02_dataset.log",
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/figure_02_dataset.py"
+
+
+rule fig03_property_deviation:
+    input:
+        FIGURE_TABLE,
+    output:
+        png=report(
+            "results/figures/fig03_property_deviation.png",
+            caption="../report/fig03.rst",
+            category="Figures",
+        ),
+        pdf="results/figures/fig03_property_deviation.pdf",
+    params:
+        budget=FIGURE_BUDGET,
+    log:
+        "results/logs/figures/fig03_property_deviation.log",
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/figure_03_property_deviation.py"
+
+
+rule fig04_band_section:
+    input:
+        reference=f"results/{FIGURE_BAND_MATERIAL}/eval/reference/bands.json",
+        models=[
+            f"{eval_dir(FIGURE_BAND_MATERIAL, s, b, FIGURE_SEED)}/bands.json"
+            for s, b in zip(config["strategies"], FIGURE_MODEL_BUDGETS)
+        ],
+    output:
+        png=report("results/figures/fig04_band_section.png", caption="../report/fig04.rst", category="Figures"),
+        pdf="results/figures/fig04_band_section.pdf",
+    params:
+        material=FIGURE_BAND_MATERIAL,
+        strategies=config["strategies"],
+        budget=FIGURE_BUDGET,
+        seed=FIGURE_SEED,
+        segments=FIGURE_OPTIONS["band_segments"],
+    log:
+        "results/logs/figures/fig04_band_section.log",
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/figure_04_band_section.py"
+
+
+rule fig05_imaginary_modes:
+    input:
+        reference_bands=f"results/{FIGURE_IMAGINARY_MATERIAL}/eval/reference/bands.json",
+        reference_surface=f"results/{FIGURE_IMAGINARY_MATERIAL}/eval/reference/surface.json",
+        model_bands=[
+            f"{eval_dir(FIGURE_IMAGINARY_MATERIAL, s, b, FIGURE_SEED)}/bands.json"
+            for s, b in zip(config["strategies"], FIGURE_MODEL_BUDGETS)
+        ],
+        model_surfaces=[
+            f"{eval_dir(FIGURE_IMAGINARY_MATERIAL, s, b, FIGURE_SEED)}/surface.json"
+            for s, b in zip(config["strategies"], FIGURE_MODEL_BUDGETS)
+        ],
+    output:
+        png=report(
+            "results/figures/fig05_imaginary_modes.png", caption="../report/fig05.rst", category="Figures"
+        ),
+        pdf="results/figures/fig05_imaginary_modes.pdf",
+    params:
+        material=FIGURE_IMAGINARY_MATERIAL,
+        strategies=config["strategies"],
+        budget=FIGURE_BUDGET,
+        seed=FIGURE_SEED,
+    log:
+        "results/logs/figures/fig05_imaginary_modes.log",
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/figure_05_imaginary_modes.py"
+
+
+rule fig06_cost:
+    input:
+        FIGURE_TABLE,
+    output:
+        png=report("results/figures/fig06_cost.png", caption="../report/fig06.rst", category="Figures"),
+        pdf="results/figures/fig06_cost.pdf",
+    params:
+        metric=FIGURE_OPTIONS["cost_metric"],
+        target=FIGURE_OPTIONS["cost_target"],
+    log:
+        "results/logs/figures/fig06_cost.log",
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/figure_06_cost.py"
+
+
+rule fig07_element_heatmap:
+    input:
+        expand("results/{material}/structure.json", material=MATERIALS),
+    output:
+        png=report(
+            "results/figures/fig07_element_heatmap.png", caption="../report/fig07.rst", category="Figures"
+        ),
+        pdf="results/figures/fig07_element_heatmap.pdf",
+    log:
+        "results/logs/figures/fig07_element_heatmap.log",
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/figure_07_element_heatmap.py"
+
+
+rule fig08_validation_errors:
+    input:
+        FIGURE_TABLE,
+    output:
+        png=report(
+            "results/figures/fig08_validation_errors.png", caption="../report/fig08.rst", category="Figures"
+        ),
+        pdf="results/figures/fig08_validation_errors.pdf",
+    log:
+        "results/logs/figures/fig08_validation_errors.log",
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/figure_08_validation_errors.py"
+
+
+rule fig09_thermal_deviation:
+    input:
+        FIGURE_TABLE,
+    output:
+        png=report(
+            "results/figures/fig09_thermal_deviation.png", caption="../report/fig09.rst", category="Figures"
+        ),
+        pdf="results/figures/fig09_thermal_deviation.pdf",
+    log:
+        "results/logs/figures/fig09_thermal_deviation.log",
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/figure_09_thermal_deviation.py"
+
+
+rule fig10_band_grid:
+    input:
+        table=FIGURE_TABLE,
+        reference=f"results/{FIGURE_BAND_MATERIAL}/eval/reference/bands.json",
+        models=[
+            f"{eval_dir(FIGURE_BAND_MATERIAL, s, b, FIGURE_SEED)}/bands.json"
+            for s, b in zip(config["strategies"], FIGURE_MODEL_BUDGETS)
+        ],
+    output:
+        png=report("results/figures/fig10_band_grid.png", caption="../report/fig10.rst", category="Figures"),
+        pdf="results/figures/fig10_band_grid.pdf",
+    params:
+        material=FIGURE_BAND_MATERIAL,
+        strategies=config["strategies"],
+        budget=FIGURE_BUDGET,
+        seed=FIGURE_SEED,
+    log:
+        "results/logs/figures/fig10_band_grid.log",
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/figure_10_band_grid.py"
+
+
+rule fig11_validation_per_material:
+    input:
+        FIGURE_TABLE,
+    output:
+        png=report(
+            "results/figures/fig11_validation_per_material.png",
+            caption="../report/fig11.rst",
+            category="Figures",
+        ),
+        pdf="results/figures/fig11_validation_per_material.pdf",
+    params:
+        budget=FIGURE_BUDGET,
+    log:
+        "results/logs/figures/fig11_validation_per_material.log",
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/figure_11_validation_per_material.py"
+
+
 rule figure_budget_curves:
     input:
-        "results/summary/metrics.csv",
+        FIGURE_TABLE,
     output:
         png=report("results/figures/budget_curves.png", caption="../report/budget_curves.rst", category="Figures"),
         pdf="results/figures/budget_curves.pdf",
@@ -12,6 +279,7 @@ rule figure_budget_curves:
         "../scripts/figure_budget_curves.py"
 
 
+# Every figure: `snakemake figures` (then `snakemake --report results/report.html`).
 rule figures:
     input:
         figure_targets(),

@@ -239,6 +239,55 @@ def test_load_surface_variants():
     assert not s.is_2d and s.energy.shape == (13,)
 
 
+def evaluate_surface(*, soft: float = 1.0, n_modes: int = 2) -> dict:
+    """A surface.json exactly as the evaluate stage writes it: phononft.modes.energy_surface's dict under
+    "surface" (one amplitude grid for both modes, energies [i][j] in meV/atom), plus the relaxation."""
+    amps = np.linspace(-0.3, 0.3, 9)
+    A, B = np.meshgrid(amps, amps, indexing="ij")
+    e = soft * (-60 * A ** 2 + 400 * A ** 4) + (-25 * B ** 2 + 500 * B ** 4)
+    grid = e.tolist() if n_modes == 2 else (e[:, 4].tolist() if n_modes == 1 else [])
+    surface = {"amplitudes": amps.tolist(), "n_modes": n_modes,
+               "mode_q": [[0.5, 0.5, 0.0], [0.0, 0.5, 0.0]][:n_modes], "mode_band": [0, 1][:n_modes],
+               "mode_frequency": [-0.84, -0.5][:n_modes], "energies_meV_per_atom": grid,
+               "surface_min_meV_per_atom": float(np.min(grid)) if n_modes else float("nan"),
+               "surface_min_amplitudes": [], "n_atoms_supercell": 54 if n_modes else 0}
+    relaxation = {"energy_gain_meV_per_atom": 2.5, "new_phase": True} if n_modes else None
+    return {"surface": surface, "relaxation": relaxation,
+            "modes_source": {2: "own", 1: "given", 0: "none"}[n_modes]}
+
+
+def test_load_surface_evaluate_format(tmp_path):
+    s = F.load_surface(evaluate_surface())
+    assert s.is_2d and s.energy.shape == (9, 9) and s.amplitude_unit == "Å"
+    assert np.allclose(s.a1, s.a2) and s.a1[0] == pytest.approx(-0.3)
+    assert s.modes[0]["q"] == [0.5, 0.5, 0.0] and s.modes[1]["frequency"] == -0.5
+    # the grid is [i][j] = E(A1 = amplitudes[i], A2 = amplitudes[j]): A1 is the softer mode here
+    assert s.energy[0, 4] < s.energy[4, 0]
+    s = F.load_surface(write_json(tmp_path / "one.json", evaluate_surface(n_modes=1)))
+    assert not s.is_2d and s.energy.shape == (9,)
+    with pytest.raises(ValueError, match="no energy surface"):
+        F.load_surface(evaluate_surface(n_modes=0))
+    with pytest.warns(UserWarning, match="surface unreadable"):
+        assert F._maybe_surface(evaluate_surface(n_modes=0)) is None
+
+
+def test_fig05_evaluate_format(tmp_path):
+    png, pdf = outs(tmp_path, "fig05_eval")
+    F.fig05_imaginary_modes(synthetic_bands(imaginary=True),
+                            {"pretrained": synthetic_bands(shift=-0.1), "lora (N=10)": synthetic_bands()},
+                            evaluate_surface(),
+                            {"pretrained": evaluate_surface(soft=0.5), "lora (N=10)": evaluate_surface(soft=1.1)},
+                            png, pdf, material="Cu_bcc")
+    check_outputs(png, pdf)
+
+
+def test_pooled_rows_are_not_a_material(tmp_path):
+    df = synthetic_table()
+    pooled = pd.DataFrame([{"material": "all", "strategy": "lora", "budget": 10, "seed": 0,
+                            "metric": "new_phase_f1", "value": 1.0, "unit": "1"}])
+    assert "all" not in set(F._table(pd.concat([df, pooled], ignore_index=True))["material"])
+
+
 def test_deviation_and_target_helpers():
     df = synthetic_table()
     d = F.deviations(df, "heat_capacity", 10)

@@ -20,9 +20,11 @@ Band files (``bands.json``) are read by :func:`load_bands`, which accepts
 * ``labels``: seekpath pairs ``[["GAMMA", "X"], ...]``, phonopy's flat list together with
   ``connections``, a flat list of ``n_segments + 1`` (all connected) or ``2 * n_segments`` labels, or none.
 
-Surface files (``surface.json``): ``energy[i][j] = E(amplitudes_1[i], amplitudes_2[j])`` in meV/atom
-(a transposed matrix is detected when the shape allows); a 1-D ``energy`` (or no ``amplitudes_2``)
-is a single-mode scan.
+Surface files (``surface.json``): the evaluate stage's ``{"surface": <phononft.modes.energy_surface
+dict>, "relaxation": ..., "modes_source": ...}`` (``amplitudes`` in Å of maximum atomic displacement on
+both axes, ``energies_meV_per_atom`` 1-D or ``[i][j]``), or generically
+``energy[i][j] = E(amplitudes_1[i], amplitudes_2[j])`` in meV/atom (a transposed matrix is detected
+when the shape allows); a 1-D ``energy`` (or no ``amplitudes_2``) is a single-mode scan.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import math
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import textwrap
 import warnings
@@ -253,8 +256,14 @@ def load_table(path: str | Path | pd.DataFrame) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+#: Pseudo-materials of the tidy table: pooled rows (e.g. new-phase precision/recall over all materials)
+#: that are not a material of their own and are left out of per-material figures.
+POOLED_MATERIALS: tuple[str, ...] = ("all",)
+
+
 def _table(table) -> pd.DataFrame:
-    return load_table(table)
+    df = load_table(table)
+    return df[~df["material"].isin(POOLED_MATERIALS)].reset_index(drop=True)
 
 
 def _unit_of(df: pd.DataFrame, metric: str) -> str | None:
@@ -450,11 +459,47 @@ class Surface:
         return self.a2 is not None and self.energy.ndim == 2
 
 
+def _from_energy_surface(data: Mapping) -> dict:
+    """The evaluate stage's ``surface.json`` (``{"surface": <phononft.modes.energy_surface dict>,
+    "relaxation": ..., "modes_source": ...}``) in the generic form: one amplitude grid (Å of maximum
+    atomic displacement) on both axes, ``energies_meV_per_atom`` 1-D (one mode) or 2-D ``[i][j]``,
+    and the probed modes (q, branch, frequency) for the axis labels."""
+    surf = data["surface"] if isinstance(data.get("surface"), Mapping) else data
+    n_modes = int(surf.get("n_modes") or 0)
+    energy = surf.get("energies_meV_per_atom")
+    if n_modes == 0 or energy is None or np.size(energy) == 0:
+        source = data.get("modes_source", "none")
+        raise ValueError(f"no energy surface (n_modes {n_modes}, modes source {source!r})")
+    amps = list(surf.get("amplitudes") or [])
+    qs, bands, freqs = (list(surf.get(k) or []) for k in ("mode_q", "mode_band", "mode_frequency"))
+    modes = []
+    for i in range(n_modes):
+        m: dict = {}
+        if i < len(qs):
+            m["q"] = qs[i]
+        if i < len(freqs) and freqs[i] is not None:
+            m["frequency"] = freqs[i]
+        if i < len(bands):
+            m["band"] = bands[i]
+        modes.append(m)
+    out = {"energy": energy, "amplitudes_1": amps, "modes": modes, "amplitude_unit": "Å"}
+    if np.ndim(energy) == 2:
+        out["amplitudes_2"] = amps
+    return out
+
+
 def load_surface(path: str | Path | Mapping | Surface) -> Surface:
-    """Read a ``surface.json`` (see the module doc) into :class:`Surface`."""
+    """Read a ``surface.json`` (see the module doc) into :class:`Surface`.
+
+    Accepts the evaluate stage's file (``{"surface": {"amplitudes", "energies_meV_per_atom",
+    "n_modes", "mode_q", "mode_band", "mode_frequency", ...}, "relaxation": ..., "modes_source": ...}``)
+    as well as the generic ``{"amplitudes_1", "amplitudes_2", "energy", "modes"}``. A file without a
+    surface (no imaginary mode probed: ``n_modes`` 0) raises ``ValueError`` (drawn as n/a)."""
     if isinstance(path, Surface):
         return path
     data = dict(path) if isinstance(path, Mapping) else load_json(path)
+    if "energy" not in data and ("surface" in data or "energies_meV_per_atom" in data):
+        data = _from_energy_surface(data)
     energy = np.asarray(data["energy"], dtype=float)
     a1 = data.get("amplitudes_1", data.get("amplitudes"))
     a2 = data.get("amplitudes_2")
@@ -634,6 +679,61 @@ def parse_dot(dot: str) -> tuple[dict[str, str], list[tuple[str, str]]]:
     return nodes, edges
 
 
+#: fig01's default simplification of the rule graph: every figure rule (and the rule-graph rule) becomes
+#: one node; the aggregating target rules are dropped.
+FIGURE_RULES = r"^(fig\d+_\w+|figure_\w+|rulegraph|figures|report)$"
+DROPPED_RULES = ("all",)
+
+
+def collapse_graph(nodes: Mapping[str, str], edges: Sequence[tuple[str, str]], *,
+                   groups: Mapping[str, str] | None = None,
+                   drop: Iterable[str] = ()) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Merge the nodes whose *label* matches a regex of ``groups`` (``{regex: group label}``; ``{n}`` in
+    the label is replaced by the number of merged rules) into one node each; drop the nodes labelled as
+    in ``drop`` and their edges. Edges inside a group disappear, parallel edges are merged."""
+    drop = set(drop)
+    rep: dict[str, str] = {}
+    members: dict[str, list[str]] = {}
+    for n, lab in nodes.items():
+        if lab in drop:
+            continue
+        for k, rx in enumerate(groups or {}):
+            if re.match(rx, lab):
+                gid = f"__group{k}"
+                rep[n] = gid
+                members.setdefault(gid, []).append(lab)
+                break
+        else:
+            rep[n] = n
+    out_nodes: dict[str, str] = {}
+    for n, lab in nodes.items():
+        if n in rep and rep[n] == n:
+            out_nodes[n] = lab
+    for k, glab in enumerate((groups or {}).values()):
+        gid = f"__group{k}"
+        if gid in members:
+            out_nodes[gid] = glab.replace("{n}", str(len(members[gid])))
+    out_edges: list[tuple[str, str]] = []
+    for a, b in edges:
+        if a not in rep or b not in rep or rep[a] == rep[b]:
+            continue
+        e = (rep[a], rep[b])
+        if e not in out_edges:
+            out_edges.append(e)
+    return out_nodes, out_edges
+
+
+def to_dot(nodes: Mapping[str, str], edges: Sequence[tuple[str, str]]) -> str:
+    """A plain DOT text (Snakemake's rule-graph style) of ``nodes`` / ``edges``."""
+    lines = ["digraph rulegraph {", "    graph[bgcolor=white, margin=0];",
+             "    node[shape=box, style=rounded, fontname=sans, fontsize=10, penwidth=1.5, color=\"#4a6fa5\"];",
+             "    edge[penwidth=1.2, color=grey];"]
+    ids = {n: i for i, n in enumerate(nodes)}
+    lines += [f'    {ids[n]}[label = "{lab}"];' for n, lab in nodes.items()]
+    lines += [f"    {ids[a]} -> {ids[b]}" for a, b in edges if a in ids and b in ids]
+    return "\n".join(lines + ["}"]) + "\n"
+
+
 def _layers(nodes: Mapping[str, str], edges: Sequence[tuple[str, str]]) -> dict[str, tuple[int, float]]:
     """Simple layered layout: layer = longest path from a source; order by barycentre sweeps."""
     preds: dict[str, list[str]] = {n: [] for n in nodes}
@@ -705,16 +805,60 @@ def _render_dot(dot: str) -> np.ndarray | None:
             return None
 
 
+def rulegraph_command(snakefile: str | Path, configfile: str | Path, workdir: str | Path = ".") -> list[str]:
+    """The child ``snakemake --rulegraph`` command of :func:`write_rulegraph` (same interpreter)."""
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir),
+            "--configfile", str(configfile), "--rulegraph", "--nolock", "--workflow-profile", "none"]
+
+
+def write_rulegraph(snakefile: str | Path, config: Mapping, out: str | Path, *, workdir: str | Path = ".",
+                    log: str | Path | None = None, timeout: float = 1800) -> str:
+    """Write the workflow's rule graph (DOT of ``snakemake --rulegraph``, default target) to ``out``.
+
+    Runs Snakemake in a child process on ``snakefile`` with ``config`` (the run's *resolved* config,
+    dumped to a temporary file, so ``--configfile``/``--config`` of the parent are reproduced exactly)
+    and ``--nolock``: the parent that runs this job holds the lock of the same working directory.
+    Raises ``RuntimeError`` (with the child's stderr in ``log``) if Snakemake fails.
+    """
+    import yaml
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "config.yaml"
+        cfg.write_text(yaml.safe_dump(json.loads(json.dumps(dict(config))), sort_keys=False))
+        cmd = rulegraph_command(snakefile, cfg, Path(workdir).resolve())
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if log is not None:
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        Path(log).write_text(" ".join(cmd) + f"\nexit status {res.returncode}\n" + res.stderr)
+    start, end = res.stdout.find("digraph"), res.stdout.rfind("}")
+    if res.returncode != 0 or start < 0 or end < start:
+        raise RuntimeError(f"snakemake --rulegraph failed (exit {res.returncode}): {res.stderr[-2000:]}")
+    dot = res.stdout[start:end + 1] + "\n"
+    with atomic_path(out) as tmp_out:
+        Path(tmp_out).write_text(dot)
+    return dot
+
+
 def fig01_overview(rulegraph: str | Path, out_png: Path, out_pdf: Path, *,
                    strategies: Sequence[str] = STRATEGY_ORDER, use_graphviz: bool = True,
-                   title: str | None = "Workflow rule graph") -> None:
+                   title: str | None = "Workflow rule graph",
+                   collapse: Mapping[str, str] | None = None, drop: Iterable[str] | None = None) -> None:
     """Overview: the workflow's rule graph (DOT from ``snakemake --rulegraph``, as text or a file path)
     rendered with graphviz ``dot`` if available (else drawn with matplotlib), beside the strategies.
+
+    ``collapse`` (``{label regex: group label}``) and ``drop`` (labels) simplify the graph (see
+    :func:`collapse_graph`); by default the figure rules become one node ``figures (n rules)`` and the
+    target rule ``all`` is dropped. Pass ``collapse={}``, ``drop=()`` for the graph as it is.
     """
     text = str(rulegraph)
     if "{" not in text and Path(text).exists():
         text = Path(text).read_text()
     nodes, edges = parse_dot(text)
+    groups = {FIGURE_RULES: "figures ({n} rules)"} if collapse is None else collapse
+    drop = DROPPED_RULES if drop is None else tuple(drop)
+    if groups or drop:
+        nodes, edges = collapse_graph(nodes, edges, groups=groups, drop=drop)
+        text = to_dot(nodes, edges)
     img = _render_dot(text) if use_graphviz else None
     with style():
         fig = plt.figure(figsize=(10, 5.2), layout="constrained")
@@ -1544,7 +1688,7 @@ __all__ = [
     "DEVIATION_PROPERTIES", "THERMAL_PROPERTIES", "VALIDATION_METRICS", "Bands", "Surface", "style",
     "strategy_color", "ordered_strategies", "metric_label", "model_label", "load_table", "load_json",
     "load_structure", "load_bands", "load_surface", "eval_files", "deviations", "min_budget_to_target",
-    "summarise", "parse_dot", "budget_curves", "fig01_overview", "fig02_dataset", "fig03_property_deviation",
+    "summarise", "parse_dot", "collapse_graph", "to_dot", "write_rulegraph", "rulegraph_command", "budget_curves", "fig01_overview", "fig02_dataset", "fig03_property_deviation",
     "fig04_band_section", "fig05_imaginary_modes", "fig06_cost", "fig07_element_heatmap",
     "fig08_validation_errors", "fig09_thermal_deviation", "fig10_band_grid", "fig11_validation_per_material",
 ]
