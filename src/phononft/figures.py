@@ -453,6 +453,7 @@ class Surface:
     energy: np.ndarray
     modes: list = field(default_factory=list)
     amplitude_unit: str = "Å"
+    relaxation: dict | None = None  #: the evaluate stage's relaxation along the modes (end phase, energy gain)
 
     @property
     def is_2d(self) -> bool:
@@ -482,7 +483,8 @@ def _from_energy_surface(data: Mapping) -> dict:
         if i < len(bands):
             m["band"] = bands[i]
         modes.append(m)
-    out = {"energy": energy, "amplitudes_1": amps, "modes": modes, "amplitude_unit": "Å"}
+    out = {"energy": energy, "amplitudes_1": amps, "modes": modes, "amplitude_unit": "Å",
+           "relaxation": data.get("relaxation") if isinstance(data.get("relaxation"), Mapping) else None}
     if np.ndim(energy) == 2:
         out["amplitudes_2"] = amps
     return out
@@ -511,7 +513,7 @@ def load_surface(path: str | Path | Mapping | Surface) -> Surface:
         energy = energy.ravel()
         if len(a1) != len(energy):
             raise ValueError(f"surface: {len(a1)} amplitudes but {len(energy)} energies")
-        return Surface(a1, None, energy, list(data.get("modes") or []), unit)
+        return Surface(a1, None, energy, list(data.get("modes") or []), unit, data.get("relaxation"))
     a2 = np.asarray(a2, dtype=float)
     if energy.shape != (len(a1), len(a2)):
         if energy.shape == (len(a2), len(a1)):
@@ -519,7 +521,7 @@ def load_surface(path: str | Path | Mapping | Surface) -> Surface:
         else:
             raise ValueError(f"surface: energy shape {energy.shape} does not match amplitudes "
                              f"({len(a1)}, {len(a2)})")
-    return Surface(a1, a2, energy, list(data.get("modes") or []), unit)
+    return Surface(a1, a2, energy, list(data.get("modes") or []), unit, data.get("relaxation"))
 
 
 def _maybe_surface(value) -> Surface | None:
@@ -1485,14 +1487,32 @@ def _mode_label(s: Surface, i: int) -> str:
     return base
 
 
+def _surface_note(s: Surface) -> str:
+    """``"min -1.3 meV/atom"`` plus the end of the relaxation along the modes, when the file has one."""
+    lines = [f"min {float(np.nanmin(s.energy)):.3g} meV/atom"]
+    r = s.relaxation or {}
+    sg = r.get("final_spacegroup_1e-1") or r.get("final_spacegroup_1e-3")
+    if sg:
+        gain = r.get("energy_gain_meV_per_atom")
+        lines.append(f"relaxed: {sg}")
+        if gain is not None and np.isfinite(float(gain)):
+            lines.append(f"  {-float(gain):.3g} meV/atom")
+    return "\n".join(lines)
+
+
 def fig05_imaginary_modes(reference_bands, model_bands: Mapping[str, Any], reference_surface,
                           model_surfaces: Mapping[str, Any], out_png: Path, out_pdf: Path, *,
                           material: str | None = None,
                           segments: tuple[int | None, int | None] = (None, None), levels: int = 14,
-                          ncols: int = 4, cmap: str = "viridis") -> None:
+                          ncols: int = 4, cmap: str = "viridis", energy_max: float | None = None) -> None:
     """Imaginary modes: (a) band structure, reference and models overlaid (negative = imaginary);
     (b) the energy surface along the two modes (meV/atom), reference and models side by side as contour
-    plots with one shared colour scale; a 1-D surface (one mode) is drawn as overlaid curves."""
+    plots with one shared colour scale; a 1-D surface (one mode) is drawn as overlaid curves.
+
+    The colour scale spans [lowest minimum, ``energy_max``] (default: 4 x |lowest minimum| when there is
+    a well, so that shallow wells are not lost next to the steep walls; higher energies saturate). Each
+    panel marks its minimum and, when the file has one, the end of the relaxation along the modes
+    (space group, energy gain per atom)."""
     ref_full = load_bands(reference_bands)
     start, stop = segments
     ref = ref_full.select(start, stop)
@@ -1538,9 +1558,15 @@ def fig05_imaginary_modes(reference_bands, model_bands: Mapping[str, Any], refer
             es = [s.energy for s in surfs.values() if s is not None and s.is_2d]
             vmin = float(min(np.nanmin(e) for e in es))
             vmax = float(max(np.nanmax(e) for e in es))
+            if energy_max is not None:
+                vmax = min(vmax, float(energy_max))
+            elif vmin < 0:
+                # the wells are shallow next to the walls at large amplitude: show [min, 4 |min|]
+                vmax = min(vmax, 4.0 * abs(vmin))
             if not vmax > vmin:
                 vmax = vmin + 1e-6
             lv = matplotlib.ticker.MaxNLocator(levels).tick_values(vmin, vmax)
+            clipped = any(np.nanmax(e) > lv[-1] + 1e-9 for e in es)
             axs = bottom.subplots(nr, nc, squeeze=False, sharex=True, sharey=True)
             cs = None
             for k, a in enumerate(axs.flat):
@@ -1555,9 +1581,16 @@ def fig05_imaginary_modes(reference_bands, model_bands: Mapping[str, Any], refer
                     _na(a, "surface n/a", fontsize=7)
                     continue
                 X, Y = np.meshgrid(s.a1, s.a2, indexing="ij")
-                cs = a.contourf(X, Y, s.energy, levels=lv, cmap=cmap, extend="neither")
+                cs = a.contourf(X, Y, s.energy, levels=lv, cmap=cmap, extend="max" if clipped else "neither")
                 a.contour(X, Y, s.energy, levels=lv, colors="white", linewidths=0.3, alpha=0.6)
+                if np.nanmin(s.energy) < 0 < np.nanmax(s.energy):
+                    a.contour(X, Y, s.energy, levels=[0.0], colors="white", linewidths=1.0)
                 a.plot(0, 0, marker="+", color="white", ms=5)
+                i, j = np.unravel_index(int(np.nanargmin(s.energy)), s.energy.shape)
+                a.plot(s.a1[i], s.a2[j], marker="x", color="#d62728", ms=4, mew=1.2)
+                a.text(0.03, 0.03, _surface_note(s), transform=a.transAxes, fontsize=5.5, va="bottom",
+                       ha="left", bbox=dict(facecolor="white", edgecolor="none", alpha=0.8, pad=1))
+                a.set_aspect("equal", adjustable="box")
                 if k % nc == 0:
                     a.set_ylabel(_mode_label(s, 1))
                 if k + nc >= n:
@@ -1568,8 +1601,9 @@ def fig05_imaginary_modes(reference_bands, model_bands: Mapping[str, Any], refer
                 cb.set_label("energy (meV/atom)")
             note = f"; n/a: {', '.join(m for m in missing if m != 'reference')}" if \
                 [m for m in missing if m != "reference"] else ""
-            bottom.suptitle(f"(b) energy along the imaginary modes (shared colour scale){note}", x=0.01,
-                            ha="left", fontsize=9)
+            bottom.suptitle(textwrap.fill("(b) energy along the imaginary modes (shared colour scale; white "
+                                          f"line: 0, red x: minimum){note}", 120), x=0.01, ha="left",
+                            fontsize=9)
         else:
             a = bottom.subplots()
             drawn = False
