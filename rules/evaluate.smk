@@ -1,6 +1,6 @@
 rule evaluate_reference:
     input:
-        structure="results/{material}/structure.extxyz",
+        unpack(reference_inputs),
     output:
         metrics="results/{material}/eval/reference/metrics.json",
         phonopy="results/{material}/eval/reference/phonopy.yaml",

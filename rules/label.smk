@@ -1,6 +1,16 @@
+# Labelling: energies, forces and stresses of every rattled structure.
+# mock: one job per split with an ASE calculator.  vasp: one job per structure (rule label_vasp, so that
+# a cluster runs them in parallel), gathered per split by rule label.  The number of structures of each
+# split is known from the config, so the DAG needs no checkpoint.
+
+
+include: "label_common.smk"
+include: "resources.smk"
+
+
 rule label:
     input:
-        "results/{material}/rattled/{split}.extxyz",
+        unpack(label_inputs),
     output:
         "results/{material}/labelled/{split}.extxyz",
     params:
@@ -13,3 +23,77 @@ rule label:
         "../envs/phonons.yaml"
     script:
         "../scripts/label.py"
+
+
+rule label_vasp:
+    input:
+        rattled="results/{material}/rattled/{split}.extxyz",
+    output:
+        # the job directory results/{material}/labelled/vasp/{split}/{index}/ keeps the VASP run:
+        # a rerun reuses a finished calculation (phononft.vasp.run_vasp) instead of repeating it
+        "results/{material}/labelled/vasp/{split}/{index}/labelled.extxyz",
+    wildcard_constraints:
+        index=r"\d+",
+    params:
+        command=VASP.get("command", ""),
+        settings=vasp_settings(),
+    threads: VASP_RESOURCES.get("threads", 1)
+    resources:
+        mem_mb=VASP_RESOURCES.get("mem_mb", 4000),
+        runtime=VASP_RESOURCES.get("runtime", 120),
+        tasks=VASP_RESOURCES.get("tasks", 1),
+        cpus_per_task=VASP_RESOURCES.get("cpus_per_task", 1),
+    log:
+        "results/logs/label_vasp/{material}/{split}_{index}.log",
+    benchmark:
+        "results/benchmarks/label_vasp/{material}/{split}_{index}.tsv"
+    conda:
+        "../envs/phonons.yaml"
+    script:
+        "../scripts/label_vasp.py"
+
+
+# Reference phonons with the VASP labeller (materials without reference_phonopy): the structure is taken
+# as relaxed; phonopy's displaced supercells (index 1..n) and the undisplaced one (index 0, whose residual
+# forces are subtracted) are labelled as one VASP job each and gathered by rule evaluate_reference.
+checkpoint reference_displacements:
+    input:
+        structure="results/{material}/structure.extxyz",
+    output:
+        disp="results/{material}/eval/reference/vasp/phonopy_disp.yaml",
+        summary="results/{material}/eval/reference/vasp/displacements.json",
+    params:
+        settings=config,
+    log:
+        "results/logs/label_reference/{material}_displacements.log",
+    conda:
+        "../envs/phonons.yaml"
+    script:
+        "../scripts/label_reference_displacements.py"
+
+
+rule label_reference_vasp:
+    input:
+        disp="results/{material}/eval/reference/vasp/phonopy_disp.yaml",
+    output:
+        "results/{material}/eval/reference/vasp/{index}/labelled.extxyz",
+    wildcard_constraints:
+        index=r"\d+",
+    params:
+        command=VASP.get("command", ""),
+        settings=vasp_settings(),
+        gamma_only=VASP.get("phonon_gamma_only", True),
+    threads: VASP_RESOURCES.get("threads", 1)
+    resources:
+        mem_mb=VASP_RESOURCES.get("mem_mb", 4000),
+        runtime=VASP_RESOURCES.get("runtime", 120),
+        tasks=VASP_RESOURCES.get("tasks", 1),
+        cpus_per_task=VASP_RESOURCES.get("cpus_per_task", 1),
+    log:
+        "results/logs/label_reference/{material}/{index}.log",
+    benchmark:
+        "results/benchmarks/label_reference/{material}/{index}.tsv"
+    conda:
+        "../envs/phonons.yaml"
+    script:
+        "../scripts/label_reference_vasp.py"

@@ -4,7 +4,10 @@ A material is given in the config by exactly one of
 
 * ``bulk``: keyword arguments of :func:`ase.build.bulk` (``name``, ``crystalstructure``, ``a``, ...);
 * ``atoms``: an explicit cell (``cell``, 3x3 in Å), ``symbols`` and ``scaled_positions``;
-* ``file``: a structure file ASE or phonopy reads (CIF, POSCAR, extxyz, ``phonopy.yaml``).
+* ``file``: a structure file ASE or phonopy reads (CIF, POSCAR, extxyz, ``phonopy.yaml``);
+* ``mp_id``: a Materials Project id, from the cache ``resources/mp/<id>.json`` or downloaded with mp-api
+  (:mod:`phononft.materials_project`);
+* ``reference_phonopy`` alone (a precomputed reference): the unit cell of that phonopy file.
 
 The stage writes the *conventional standardised* cell (spglib) -- phonopy then finds the primitive cell
 itself (``primitive_matrix="auto"``) -- plus a JSON summary (space group, crystal system, atoms per
@@ -59,12 +62,27 @@ def read_structure_file(path: str | Path) -> Atoms:
     return atoms
 
 
-def build_structure(spec: dict, base_dir: str | Path = ".") -> Atoms:
-    """Build the raw structure of one material from its config entry."""
-    kinds = [k for k in ("bulk", "atoms", "file") if k in spec]
+STRUCTURE_KINDS = ("bulk", "atoms", "file", "mp_id")
+
+
+def build_structure(spec: dict, base_dir: str | Path = ".", *, mp_cache: str | Path | None = None,
+                    name: str | None = None, log=print) -> Atoms:
+    """Build the raw structure of one material from its config entry.
+
+    ``mp_cache``: folder of cached Materials Project structures (default ``<base_dir>/resources/mp``).
+    """
+    kinds = [k for k in STRUCTURE_KINDS if k in spec]
+    if not kinds and "reference_phonopy" in spec:
+        kinds = ["reference_phonopy"]
     if len(kinds) != 1:
-        raise StructureError(f"give exactly one of bulk/atoms/file, got {kinds or 'none'}")
+        raise StructureError(f"give exactly one of bulk/atoms/file/mp_id (or reference_phonopy alone), "
+                             f"got {kinds or 'none'}")
     kind = kinds[0]
+    if kind == "mp_id":
+        from .materials_project import DEFAULT_CACHE, load_mp_structure
+
+        cache = Path(mp_cache) if mp_cache is not None else Path(base_dir) / DEFAULT_CACHE
+        return load_mp_structure(spec["mp_id"], cache_dir=cache, material=name, log=log)
     if kind == "bulk":
         from ase.build import bulk
 
@@ -79,7 +97,7 @@ def build_structure(spec: dict, base_dir: str | Path = ".") -> Atoms:
                          scaled_positions=np.asarray(a["scaled_positions"], float), pbc=True)
         except Exception as exc:
             raise StructureError(f"invalid explicit structure: {exc}") from exc
-    path = Path(spec["file"])
+    path = Path(spec[kind])  # file or reference_phonopy
     if not path.is_absolute():
         path = Path(base_dir) / path
     return read_structure_file(path)
@@ -126,16 +144,19 @@ def symmetry_info(atoms: Atoms, symprec: float = 1e-3) -> dict:
 
 
 def prepare_structure(name: str, spec: dict, *, base_dir: str | Path = ".", symprec: float = 1e-3,
-                      min_distance: float = 0.5) -> tuple[Atoms, dict]:
+                      min_distance: float = 0.5, mp_cache: str | Path | None = None,
+                      log=print) -> tuple[Atoms, dict]:
     """Load, check and standardise one material; return (conventional cell, summary)."""
     try:
-        raw = build_structure(spec, base_dir)
+        raw = build_structure(spec, base_dir, mp_cache=mp_cache, name=name, log=log)
         check_distances(raw, min_distance, "input structure")
         conv = standardize(raw, symprec)
     except StructureError as exc:
         raise StructureError(f"material {name!r}: {exc}") from exc
     info = symmetry_info(conv, symprec)
     info["material"] = name
+    info["source"] = next((f"{k}: {spec[k]}" if k in ("file", "mp_id", "reference_phonopy") else k)
+                          for k in (*STRUCTURE_KINDS, "reference_phonopy") if k in spec)
     return conv, info
 
 

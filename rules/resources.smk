@@ -1,0 +1,24 @@
+# Downloads of the real-world inputs named in the config, for machines with internet: the foundation model
+# (foundation.model) and its replay data (foundation.replay) when their file names are known ones (e.g.
+# MACE-MP-0b3 medium and MPtrj's mp_traj_combined.xyz).  Once the files exist these rules never run; offline,
+# the job fails with a message saying where to get the file.  Included by rules/label.smk.
+
+
+include: "resources_common.smk"
+
+
+for _name, (_path, _url) in KNOWN_DOWNLOADS.items():
+
+    rule:
+        name:
+            f"download_{_name}"
+        output:
+            _path,
+        params:
+            url=_url,
+        log:
+            f"results/logs/download/{_name}.log",
+        conda:
+            "../envs/mlip.yaml"
+        script:
+            "../scripts/download_resource.py"

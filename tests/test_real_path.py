@@ -1,0 +1,304 @@
+"""The real path without the real codes: VASP labelling (through the fake ``vasp_std``, EMT in VASP's
+formats), reference phonons from VASP jobs or from a precomputed DFT phonopy.yaml, Materials Project
+structures from the cache, and a foundation model given as a file.
+
+The workflow runs in temporary ``--directory``s with ``-j 2``; each VASP call appends a line to
+FAKE_VASP_LOG, so reruns are counted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from ase.build import bulk
+from ase.calculators.emt import EMT
+
+from phononft.io import read_extxyz, read_json
+
+REPO = Path(__file__).resolve().parents[1]
+FAKE_VASP = REPO / "tests" / "fake_vasp" / "vasp_std"
+BENCHMARK = REPO.parent / "shared" / "data" / "phonon-benchmark"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-j", "2"]
+
+
+def fake_potcar(symbol: str) -> str:
+    return (
+        f"  PAW_PBE {symbol} 06Sep2000\n 11.0000000000000\n parameters from PSCTR are:\n"
+        f"   VRHFIN ={symbol.split('_')[0]}: d s\n   TITEL  = PAW_PBE {symbol} 06Sep2000\n End of Dataset\n"
+    )
+
+
+def make_potcars(root: Path) -> Path:
+    for symbol in ("Cu_pv", "Au"):  # Materials Project's choices for Cu and Au
+        d = root / "potpaw_PBE" / symbol
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "POTCAR").write_text(fake_potcar(symbol))
+    return root
+
+
+def vasp_config(workdir: Path, **changes) -> dict:
+    """tests/data/tiny.yaml with fcc Cu, budget 2, one valid and one test structure, labelled by the fake VASP."""
+    cfg = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
+    cfg["materials"] = {"Cu": {"bulk": {"name": "Cu", "crystalstructure": "fcc", "a": 3.61, "cubic": True}}}
+    cfg["strategies"] = ["pretrained", "multihead"]
+    cfg["budgets"] = [2]
+    cfg["rattle"].update(n_valid=1, n_test=1, supercell_min_length=5.0)
+    cfg["labeller"] = {
+        "type": "vasp",
+        "vasp": {
+            "command": str(FAKE_VASP),
+            "kpoint_density": 50,
+            "potcar": {"pp_path": str(make_potcars(workdir / "pp"))},
+            "retries": 0,
+            "resources": {"threads": 1, "mem_mb": 1000, "runtime": 10},
+        },
+    }
+    cfg["phonons"]["supercell_min_length"] = 7.0  # 2x2x2 conventional fcc: 32 atoms, 1 displacement
+    cfg.update(changes)
+    return cfg
+
+
+def write_config(workdir: Path, cfg: dict, name: str = "config.yaml") -> Path:
+    path = workdir / name
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def run(workdir: Path, config: Path, targets: list[str], *extra: str, env: dict | None = None, timeout=900):
+    full_env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1",
+                    PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    full_env.pop("FAKE_VASP_MODE", None)
+    full_env.update(env or {})
+    return subprocess.run([*SNAKEMAKE, "--configfile", str(config), "--directory", str(workdir), *extra, *targets],
+                          cwd=workdir, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def calls(log: Path) -> int:
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+LABELS = [f"results/Cu/labelled/{split}.extxyz" for split in ("train", "valid", "test")]
+REFERENCE = "results/Cu/eval/reference/metrics.json"
+
+
+@pytest.fixture(scope="module")
+def vasp_run(tmp_path_factory):
+    """One workflow run: the three labelled splits and the reference phonons, all through the fake VASP."""
+    workdir = tmp_path_factory.mktemp("vasp_workflow")
+    config = write_config(workdir, vasp_config(workdir))
+    log = workdir / "vasp_calls.log"
+    res = run(workdir, config, [*LABELS, REFERENCE], env={"FAKE_VASP_LOG": str(log)})
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    return workdir, config, log
+
+
+def test_vasp_labels_one_job_per_structure_equal_emt(vasp_run):
+    workdir, _, log = vasp_run
+    results = workdir / "results" / "Cu"
+    # 2 + 1 + 1 label jobs, plus the undisplaced and the one displaced phonon supercell of the reference
+    assert calls(log) == 6
+    for split, n in (("train", 2), ("valid", 1), ("test", 1)):
+        rattled = read_extxyz(results / "rattled" / f"{split}.extxyz")
+        labelled = read_extxyz(results / "labelled" / f"{split}.extxyz")
+        assert len(labelled) == len(rattled) == n
+        for i, (r, lab) in enumerate(zip(rattled, labelled)):
+            assert (results / "labelled" / "vasp" / split / str(i) / "vasprun.xml").is_file()  # job dir kept
+            np.testing.assert_allclose(lab.positions, r.positions, atol=1e-10)
+            ref = r.copy()
+            ref.calc = EMT()
+            assert lab.info["REF_energy"] == pytest.approx(ref.get_potential_energy(), abs=1e-6)
+            np.testing.assert_allclose(lab.arrays["REF_forces"], ref.get_forces(), atol=1e-6)
+            np.testing.assert_allclose(lab.info["REF_stress"], ref.get_stress(), atol=1e-8)
+            assert lab.info["label_source"] == "vasp" and lab.info["series_index"] == i
+            assert np.abs(ref.get_forces()).max() > 0.05  # rattled: the comparison is not trivial
+
+
+def test_rerun_reuses_finished_vasp_runs(vasp_run):
+    workdir, config, log = vasp_run
+    before = calls(log)
+    res = run(workdir, config, [*LABELS, REFERENCE], "--forcerun", "label_vasp", "label_reference_vasp",
+              env={"FAKE_VASP_LOG": str(log)})
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    assert "label_vasp" in res.stdout + res.stderr  # the jobs did run again ...
+    assert calls(log) == before  # ... but VASP did not
+    job_log = (workdir / "results" / "logs" / "label_vasp" / "Cu" / "train_0.log").read_text()
+    assert "finished run found, reusing it" in job_log
+
+
+def test_reference_from_vasp_displacements_equals_phonopy_emt(vasp_run):
+    from phononft import compare
+    from phononft.phonons import finite_displacement_phonons
+    from phononft.structures import supercell_matrix
+
+    workdir, _, _ = vasp_run
+    ref_dir = workdir / "results" / "Cu" / "eval" / "reference"
+    structure = read_extxyz(workdir / "results" / "Cu" / "structure.extxyz")[0]
+    direct, _ = finite_displacement_phonons(structure, EMT(), supercell_matrix(structure, 7.0), log=lambda s: None)
+    ours = compare.load_phonopy(ref_dir / "phonopy.yaml")
+    q = np.array([[0, 0, 0.5], [0.5, 0.5, 0.5], [0.25, 0, 0.25]])
+    np.testing.assert_allclose(compare.frequencies_at(ours, q), compare.frequencies_at(direct, q), atol=1e-4)
+    metrics = read_json(ref_dir / "metrics.json")
+    assert metrics["reference_source"] == "vasp" and metrics["reference_calculations"] == 2
+    assert metrics["max_frequency"] == pytest.approx(compare.frequencies_at(direct, q).max(), rel=0.2)
+    assert metrics["bulk_modulus_eos"] is None  # needs a calculator: NaN (null in JSON), never faked
+    assert metrics["n_imaginary_modes"] == 0 and metrics["new_phase"] is False
+    for name in ("bands.json", "thermal.json", "surface.json", "modes.json"):
+        assert (ref_dir / name).is_file()
+    assert "elastic/EOS/Slack properties (NaN)" in (workdir / "results/logs/evaluate/Cu_reference.log").read_text()
+
+
+def test_failed_vasp_run_fails_the_job_naming_its_directory(tmp_path):
+    config = write_config(tmp_path, vasp_config(tmp_path))
+    res = run(tmp_path, config, ["results/Cu/labelled/test.extxyz"],
+              env={"FAKE_VASP_LOG": str(tmp_path / "calls.log"), "FAKE_VASP_MODE": "fail"})
+    assert res.returncode != 0
+    jobdir = (tmp_path / "results" / "Cu" / "labelled" / "vasp" / "test" / "0").resolve()
+    out = res.stdout + res.stderr
+    assert "Error in rule label_vasp" in out
+    message = f"VASP job in {jobdir} failed"
+    job_log = (tmp_path / "results" / "logs" / "label_vasp" / "Cu" / "test_0.log").read_text()
+    assert message in job_log and "exited with status 1" in job_log
+    assert message in out
+    assert (jobdir / "attempt-1" / "vasp.out").is_file()  # the failed run is kept for inspection
+    assert not (tmp_path / "results" / "Cu" / "labelled" / "test.extxyz").exists()
+
+
+def test_foundation_model_file_multihead(vasp_run, foundation, tmp_path):
+    """A foundation given as a file (the real-world path) with replay data: copied, loaded and fine-tuned."""
+    workdir, _, log = vasp_run
+    model, replay = foundation
+    cfg = vasp_config(workdir)
+    cfg["foundation"] = {"model": str(model), "replay": str(replay)}
+    cfg["finetune"]["defaults"].update(max_num_epochs=1, patience=1)
+    config = write_config(workdir, cfg, "foundation.yaml")
+    before = calls(log)
+    targets = ["results/Cu/models/multihead/n2/s0/model.model", "results/Cu/models/pretrained/n0/s0/model.model"]
+    res = run(workdir, config, targets, env={"FAKE_VASP_LOG": str(log)})
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    assert calls(log) == before  # the labels were reused
+    assert (workdir / "results" / "foundation" / "model.model").read_bytes() == Path(model).read_bytes()
+    record = read_json(workdir / "results" / "Cu" / "models" / "multihead" / "n2" / "s0" / "train.json")
+    assert record.get("epochs_run", 1) >= 1
+
+    from phononft.evaluate import mace_calculator
+
+    atoms = bulk("Cu", "fcc", a=3.61, cubic=True)
+    atoms.calc = mace_calculator(workdir / "results" / "Cu" / "models" / "multihead" / "n2" / "s0" / "model.model")
+    assert math.isfinite(atoms.get_potential_energy())
+
+
+@pytest.mark.skipif(not (BENCHMARK / "dft_pbe" / "mp-938.phonopy.yaml").is_file(), reason="benchmark data absent")
+def test_precomputed_reference_gives_structure_and_reference(tmp_path):
+    """reference_phonopy alone: structure = its unit cell, reference read (FORCE_SETS beside it or forces inside)."""
+    import pandas as pd
+
+    cfg = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
+    cfg["materials"] = {m: {"reference_phonopy": str(BENCHMARK / "dft_pbe" / f"{m}.phonopy.yaml")}
+                        for m in ("mp-938", "mp-1000")}  # FORCE_SETS beside / forces inside
+    cfg["phonons"].update(mesh=20, band_points=101)
+    config = write_config(tmp_path, cfg)
+    targets = [f"results/{m}/{f}" for m in cfg["materials"] for f in ("eval/reference/metrics.json", "structure.json")]
+    res = run(tmp_path, config, targets)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    published = pd.read_csv(BENCHMARK / "phonon_properties.csv").set_index("material")
+    for m in cfg["materials"]:
+        metrics = read_json(tmp_path / "results" / m / "eval" / "reference" / "metrics.json")
+        row = published.loc[m]
+        for key in ("max_frequency", "mean_frequency", "heat_capacity", "entropy", "free_energy"):
+            assert metrics[key] == pytest.approx(row[f"benchmark_{key}"], rel=1e-4), (m, key)
+        assert metrics["bulk_modulus_eos"] is None and metrics["kappa_slack"] is None
+        assert metrics["reference_source"].startswith("precomputed")
+        info = read_json(tmp_path / "results" / m / "structure.json")
+        assert info["spacegroup"] == row["benchmark_spacegroup"]
+        assert (tmp_path / "results" / m / "eval" / "reference" / "phonopy.yaml").is_file()
+    copied = tmp_path / "results" / "mp-938" / "eval" / "reference" / "phonopy.yaml"
+    assert "forces:" in copied.read_text()  # FORCE_SETS folded into the reference's phonopy.yaml
+    from phononft import compare
+
+    q = np.array([[0.1, 0.2, 0.3], [0.5, 0.0, 0.0]])
+    original = compare.load_phonopy(BENCHMARK / "dft_pbe" / "mp-938.phonopy.yaml")
+    np.testing.assert_allclose(compare.frequencies_at(compare.load_phonopy(copied), q),
+                               compare.frequencies_at(original, q), atol=1e-8)
+    log = (tmp_path / "results" / "logs" / "evaluate" / "mp-938_reference.log").read_text()
+    assert "not recomputed" in log and "(NaN)" in log
+
+
+# --------------------------------------------------------------------------------------------------
+# Materials Project
+# --------------------------------------------------------------------------------------------------
+
+
+def si_structure_dict() -> dict:
+    from pymatgen.core import Lattice, Structure
+
+    s = Structure(Lattice.cubic(5.43), ["Si"] * 8,
+                  [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5],
+                   [0.25, 0.25, 0.25], [0.75, 0.75, 0.25], [0.75, 0.25, 0.75], [0.25, 0.75, 0.75]])
+    return s.as_dict()
+
+
+def test_mp_id_from_cache_through_the_workflow(tmp_path):
+    cache = tmp_path / "resources" / "mp"
+    cache.mkdir(parents=True)
+    (cache / "mp-149.json").write_text(json.dumps(si_structure_dict()))
+    cfg = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
+    cfg["materials"] = {"Si": {"mp_id": "mp-149"}}
+    config = write_config(tmp_path, cfg)
+    res = run(tmp_path, config, ["results/Si/structure.json"], env={"MP_API_KEY": ""})
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    info = read_json(tmp_path / "results" / "Si" / "structure.json")
+    assert info["spacegroup"] == "Fd-3m (227)" and info["natoms_primitive"] == 2
+    assert info["source"] == "mp_id: mp-149"
+
+
+def test_mp_id_without_cache_or_key_names_the_material(tmp_path, monkeypatch):
+    from phononft.materials_project import MPStructureError
+    from phononft.structures import prepare_structure
+
+    monkeypatch.delenv("MP_API_KEY", raising=False)
+    with pytest.raises(MPStructureError) as info:
+        prepare_structure("silicon", {"mp_id": "mp-149"}, base_dir=tmp_path)
+    msg = str(info.value)
+    assert "material 'silicon'" in msg and "mp-149" in msg
+    assert "MP_API_KEY" in msg and str(tmp_path / "resources" / "mp" / "mp-149.json") in msg
+
+
+def test_mp_cache_roundtrip(tmp_path):
+    from pymatgen.core import Structure
+
+    from phononft.materials_project import load_mp_structure, write_cache
+
+    write_cache(Structure.from_dict(si_structure_dict()), tmp_path / "mp-149.json")
+    atoms = load_mp_structure("mp-149", cache_dir=tmp_path, log=lambda s: None)
+    assert atoms.get_chemical_formula() == "Si8" and atoms.get_volume() == pytest.approx(5.43**3)
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+# --------------------------------------------------------------------------------------------------
+# the paper configuration
+# --------------------------------------------------------------------------------------------------
+
+
+def test_paper_config_matrix():
+    from phononft.config import load_config, model_runs
+
+    cfg = load_config(REPO / "config" / "paper.yaml")
+    assert len(cfg["materials"]) == 68
+    with_dft = {m for m, spec in cfg["materials"].items() if "reference_phonopy" in spec}
+    assert len(with_dft) == 8
+    for m in with_dft:
+        assert (REPO / cfg["materials"][m]["reference_phonopy"]).is_file() or not BENCHMARK.is_dir()
+    assert all(spec.get("mp_id", m) == m for m, spec in cfg["materials"].items())
+    assert cfg["budgets"] == [1, 2, 5, 10, 20, 50] and cfg["seeds"] == [0, 1, 2]
+    assert cfg["labeller"]["type"] == "vasp" and cfg["labeller"]["vasp"]["command"] == "srun vasp_std"
+    assert cfg["phonons"]["supercell_min_length"] >= 20 and cfg["phonons"]["band_points"] == 101
+    assert cfg["phonons"]["mesh"] == 20 and cfg["finetune"]["gpus"] == 1
+    assert len(model_runs(cfg)) == 68 * (7 * 6 * 3 + 3)
