@@ -122,13 +122,17 @@ def test_vasp_labels_one_job_per_structure_equal_emt(vasp_run):
 
 
 def test_rerun_reuses_finished_vasp_runs(vasp_run):
+    """A lost job output (or any rerun of label_vasp) finds the finished VASP run in its directory."""
     workdir, config, log = vasp_run
     before = calls(log)
-    res = run(workdir, config, [*LABELS, REFERENCE], "--forcerun", "label_vasp", "label_reference_vasp",
-              env={"FAKE_VASP_LOG": str(log)})
+    job = workdir / "results" / "Cu" / "labelled" / "vasp" / "train" / "0"
+    (job / "labelled.extxyz").unlink()
+    target = str((job / "labelled.extxyz").relative_to(workdir))
+    res = run(workdir, config, [target, *LABELS], env={"FAKE_VASP_LOG": str(log)})
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
-    assert "label_vasp" in res.stdout + res.stderr  # the jobs did run again ...
+    assert "label_vasp" in res.stdout + res.stderr  # the job did run again ...
     assert calls(log) == before  # ... but VASP did not
+    assert (job / "labelled.extxyz").is_file()
     job_log = (workdir / "results" / "logs" / "label_vasp" / "Cu" / "train_0.log").read_text()
     assert "finished run found, reusing it" in job_log
 
@@ -171,6 +175,7 @@ def test_failed_vasp_run_fails_the_job_naming_its_directory(tmp_path):
     assert not (tmp_path / "results" / "Cu" / "labelled" / "test.extxyz").exists()
 
 
+@pytest.mark.slow
 def test_foundation_model_file_multihead(vasp_run, foundation, tmp_path):
     """A foundation given as a file (the real-world path) with replay data: copied, loaded and fine-tuned."""
     workdir, _, log = vasp_run
@@ -195,47 +200,6 @@ def test_foundation_model_file_multihead(vasp_run, foundation, tmp_path):
     assert math.isfinite(atoms.get_potential_energy())
 
 
-@pytest.mark.skipif(not (BENCHMARK / "dft_pbe" / "mp-938.phonopy.yaml").is_file(), reason="benchmark data absent")
-def test_precomputed_reference_gives_structure_and_reference(tmp_path):
-    """reference_phonopy alone: structure = its unit cell, reference read (FORCE_SETS beside it or forces inside)."""
-    import pandas as pd
-
-    cfg = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
-    cfg["materials"] = {m: {"reference_phonopy": str(BENCHMARK / "dft_pbe" / f"{m}.phonopy.yaml")}
-                        for m in ("mp-938", "mp-1000")}  # FORCE_SETS beside / forces inside
-    cfg["phonons"].update(mesh=20, band_points=101)
-    config = write_config(tmp_path, cfg)
-    targets = [f"results/{m}/{f}" for m in cfg["materials"] for f in ("eval/reference/metrics.json", "structure.json")]
-    res = run(tmp_path, config, targets)
-    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
-    published = pd.read_csv(BENCHMARK / "phonon_properties.csv").set_index("material")
-    for m in cfg["materials"]:
-        metrics = read_json(tmp_path / "results" / m / "eval" / "reference" / "metrics.json")
-        row = published.loc[m]
-        for key in ("max_frequency", "mean_frequency", "heat_capacity", "entropy", "free_energy"):
-            assert metrics[key] == pytest.approx(row[f"benchmark_{key}"], rel=1e-4), (m, key)
-        assert metrics["bulk_modulus_eos"] is None and metrics["kappa_slack"] is None
-        assert metrics["reference_source"].startswith("precomputed")
-        info = read_json(tmp_path / "results" / m / "structure.json")
-        assert info["spacegroup"] == row["benchmark_spacegroup"]
-        assert (tmp_path / "results" / m / "eval" / "reference" / "phonopy.yaml").is_file()
-    copied = tmp_path / "results" / "mp-938" / "eval" / "reference" / "phonopy.yaml"
-    assert "forces:" in copied.read_text()  # FORCE_SETS folded into the reference's phonopy.yaml
-    from phononft import compare
-
-    q = np.array([[0.1, 0.2, 0.3], [0.5, 0.0, 0.0]])
-    original = compare.load_phonopy(BENCHMARK / "dft_pbe" / "mp-938.phonopy.yaml")
-    np.testing.assert_allclose(compare.frequencies_at(compare.load_phonopy(copied), q),
-                               compare.frequencies_at(original, q), atol=1e-8)
-    log = (tmp_path / "results" / "logs" / "evaluate" / "mp-938_reference.log").read_text()
-    assert "not recomputed" in log and "(NaN)" in log
-
-
-# --------------------------------------------------------------------------------------------------
-# Materials Project
-# --------------------------------------------------------------------------------------------------
-
-
 def si_structure_dict() -> dict:
     from pymatgen.core import Lattice, Structure
 
@@ -245,18 +209,70 @@ def si_structure_dict() -> dict:
     return s.as_dict()
 
 
-def test_mp_id_from_cache_through_the_workflow(tmp_path):
+@pytest.mark.skipif(not (BENCHMARK / "dft_pbe" / "mp-938.phonopy.yaml").is_file(), reason="benchmark data absent")
+def test_precomputed_reference_and_mp_cache_through_the_workflow(tmp_path):
+    """reference_phonopy alone: structure = its unit cell, reference read, not recomputed (mp-938: FORCE_SETS
+    beside the yaml); mp_id: structure from the cache resources/mp/<id>.json (no key, no network)."""
+    import pandas as pd
+
+    from phononft import compare
+
     cache = tmp_path / "resources" / "mp"
     cache.mkdir(parents=True)
     (cache / "mp-149.json").write_text(json.dumps(si_structure_dict()))
     cfg = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
-    cfg["materials"] = {"Si": {"mp_id": "mp-149"}}
+    cfg["materials"] = {"mp-938": {"reference_phonopy": str(BENCHMARK / "dft_pbe" / "mp-938.phonopy.yaml")},
+                        "Si": {"mp_id": "mp-149"}}
+    cfg["phonons"].update(mesh=20, band_points=101)
     config = write_config(tmp_path, cfg)
-    res = run(tmp_path, config, ["results/Si/structure.json"], env={"MP_API_KEY": ""})
+    targets = ["results/mp-938/eval/reference/metrics.json", "results/mp-938/structure.json",
+               "results/Si/structure.json"]
+    res = run(tmp_path, config, targets, env={"MP_API_KEY": ""})
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+
+    row = pd.read_csv(BENCHMARK / "phonon_properties.csv").set_index("material").loc["mp-938"]
+    ref_dir = tmp_path / "results" / "mp-938" / "eval" / "reference"
+    metrics = read_json(ref_dir / "metrics.json")
+    for key in ("max_frequency", "mean_frequency", "heat_capacity", "entropy", "free_energy"):
+        assert metrics[key] == pytest.approx(row[f"benchmark_{key}"], rel=1e-4), key
+    assert metrics["bulk_modulus_eos"] is None and metrics["kappa_slack"] is None  # no calculator: NaN
+    assert metrics["reference_source"].startswith("precomputed")
+    assert read_json(tmp_path / "results" / "mp-938" / "structure.json")["spacegroup"] == row["benchmark_spacegroup"]
+    for name in ("bands.json", "thermal.json", "surface.json", "modes.json"):
+        assert (ref_dir / name).is_file()
+    copied = ref_dir / "phonopy.yaml"
+    assert "forces:" in copied.read_text()  # FORCE_SETS folded into the reference's phonopy.yaml
+    q = np.array([[0.1, 0.2, 0.3], [0.5, 0.0, 0.0]])
+    original = compare.load_phonopy(BENCHMARK / "dft_pbe" / "mp-938.phonopy.yaml")
+    np.testing.assert_allclose(compare.frequencies_at(compare.load_phonopy(copied), q),
+                               compare.frequencies_at(original, q), atol=1e-8)
+    log = (tmp_path / "results" / "logs" / "evaluate" / "mp-938_reference.log").read_text()
+    assert "not recomputed" in log and "(NaN)" in log
+
     info = read_json(tmp_path / "results" / "Si" / "structure.json")
     assert info["spacegroup"] == "Fd-3m (227)" and info["natoms_primitive"] == 2
     assert info["source"] == "mp_id: mp-149"
+
+
+@pytest.mark.skipif(not (BENCHMARK / "dft_pbe" / "mp-1000.phonopy.yaml").is_file(), reason="benchmark data absent")
+def test_precomputed_reference_forces_inside(tmp_path):
+    from phononft.config import load_config
+    from phononft.reference import precomputed_reference
+
+    cfg = load_config(REPO / "tests" / "data" / "tiny.yaml")
+    cfg["phonons"].update(mesh=20, band_points=101)
+    src = BENCHMARK / "dft_pbe" / "mp-1000.phonopy.yaml"
+    metrics = precomputed_reference(src, cfg, tmp_path, log=lambda s: None)
+    assert (tmp_path / "phonopy.yaml").read_bytes() == src.read_bytes()  # forces inside: copied verbatim
+    import pandas as pd
+
+    row = pd.read_csv(BENCHMARK / "phonon_properties.csv").set_index("material").loc["mp-1000"]
+    assert metrics["max_frequency"] == pytest.approx(row["benchmark_max_frequency"], rel=1e-6)
+    assert metrics["new_phase"] is False and metrics["n_imaginary_modes"] == 0
+
+# --------------------------------------------------------------------------------------------------
+# Materials Project
+# --------------------------------------------------------------------------------------------------
 
 
 def test_mp_id_without_cache_or_key_names_the_material(tmp_path, monkeypatch):

@@ -114,7 +114,7 @@ def pretrain(train_file: Path, valid_file: Path, e0s: dict, out_model: Path, wor
 
 def use_existing(model: Path, out_model: Path) -> None:
     """Real world: link (or copy) a local foundation model file into the results tree."""
-    model = Path(model)
+    model, out_model = Path(model), Path(out_model)  # the Snakemake adapter passes strings
     if not model.is_file():
         raise FileNotFoundError(f"foundation.model: {model} does not exist (download it once on a machine "
                                 "with internet and point the config at the local file)")
