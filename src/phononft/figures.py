@@ -1587,7 +1587,7 @@ def fig05_imaginary_modes(reference_bands, model_bands: Mapping[str, Any], refer
                     a.contour(X, Y, s.energy, levels=[0.0], colors="white", linewidths=1.0)
                 a.plot(0, 0, marker="+", color="white", ms=5)
                 i, j = np.unravel_index(int(np.nanargmin(s.energy)), s.energy.shape)
-                a.plot(s.a1[i], s.a2[j], marker="x", color="#d62728", ms=4, mew=1.2)
+                a.plot(s.a1[i], s.a2[j], marker="x", color="#d62728", ms=4, mew=1.2, clip_on=False, zorder=5)
                 a.text(0.03, 0.03, _surface_note(s), transform=a.transAxes, fontsize=5.5, va="bottom",
                        ha="left", bbox=dict(facecolor="white", edgecolor="none", alpha=0.8, pad=1))
                 a.set_aspect("equal", adjustable="box")
