@@ -63,7 +63,7 @@ checkpoint reference_displacements:
         disp="results/{material}/eval/reference/vasp/phonopy_disp.yaml",
         summary="results/{material}/eval/reference/vasp/displacements.json",
     params:
-        settings=config,
+        phonons=config["phonons"],  # only these: another seed or budget must not redo the reference
     log:
         "results/logs/label_reference/{material}_displacements.log",
     conda:

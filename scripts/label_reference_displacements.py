@@ -6,4 +6,5 @@ from phononft.runlog import rule_logger
 log = rule_logger(snakemake.log[0])
 structure = read_extxyz(snakemake.input.structure)[0]
 log("the structure is taken as relaxed: it is not re-relaxed with VASP")
-write_displacements(structure, snakemake.params.settings, snakemake.output.disp, snakemake.output.summary, log=log)
+write_displacements(structure, {"phonons": snakemake.params.phonons}, snakemake.output.disp, snakemake.output.summary,
+                    log=log)
