@@ -2,6 +2,20 @@
 # settings, the per-structure VASP job lists, and the input functions of rules label and evaluate_reference.
 import json
 
+
+def resolve_material_paths(materials, repo_root):
+    """Relative file/reference_phonopy paths: the working directory's, else the repository root's (the shipped
+    configs' paths are relative to it), so that a run in another --directory finds them too."""
+    for spec in materials.values():
+        for key in ("file", "reference_phonopy"):
+            path = spec.get(key)
+            if path and not os.path.isabs(path) and not os.path.exists(path):
+                candidate = os.path.normpath(os.path.join(repo_root, path))
+                if os.path.exists(candidate):
+                    spec[key] = candidate
+
+
+resolve_material_paths(config["materials"], workflow.basedir)  # basedir: the repository root (Snakefile)
 LABELLER = config["labeller"]["type"]
 VASP = config["labeller"].get("vasp", {})
 VASP_RESOURCES = VASP.get("resources", {})
