@@ -16,14 +16,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+	tools/install_profiles.sh
 
 # The embedded demo end to end: results/summary/metrics.csv, results/figures/, results/report.html
-demo: $(STAMP)
+demo: setup
 	OMP_NUM_THREADS=1 $(BIN)/snakemake --cores $(JOBS)
 	$(BIN)/snakemake --report results/report.html
 
 # The test suite (CI runs this through .ci/run)
-test: $(STAMP)
+test: setup
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -ra --durations=15
 
 clean-results:

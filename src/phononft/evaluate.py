@@ -62,7 +62,8 @@ def run_phonons(structure: Atoms, calc, cfg: dict, out_dir: Path, *, log: Callab
     pcfg = cfg["phonons"]
     t0 = time.perf_counter()
     relaxed, rinfo = relax(structure, calc, fmax=pcfg["relax_fmax"], max_steps=pcfg["relax_steps"], log=log)
-    sc = supercell_matrix(relaxed, pcfg["supercell_min_length"])
+    # the supercell follows the *input* cell, so the reference and every model use the same one
+    sc = supercell_matrix(structure, pcfg["supercell_min_length"])
     phonon, ncalc = finite_displacement_phonons(relaxed, calc, sc, distance=pcfg["displacement"], log=log)
     write_extxyz(out_dir / "relaxed.extxyz", [relaxed])
     save_phonopy(phonon, out_dir / "phonopy.yaml")
@@ -95,13 +96,17 @@ def split_errors(calc, test_file: Path) -> dict:
     return out
 
 
-def properties_beyond_phonons(relaxed: Atoms, phonon, calc, cfg: dict, out_dir: Path, *,
+def properties_beyond_phonons(structure: Atoms, relaxed: Atoms, calc, cfg: dict, out_dir: Path, *,
                               reference_modes: list | None = None,
                               log: Callable[[str], None] = print) -> dict:
     """Elastic/EOS/Slack properties and the imaginary-mode analysis; writes surface.json and modes.json.
 
     ``reference_modes``: the reference's imaginary modes; a model is probed along them (same grid, same
     protocol), or along its own when the reference has none (a spurious instability is then visible).
+    The modes are those at q-points commensurate with a small supercell (``evaluate.imaginary.
+    supercell_min_length``, default 5 Å: 2x2x2 for bcc metals, which holds the N point): phonopy's
+    frequencies are exact at commensurate q, and the energy surface and the relaxations along the modes
+    then run on a small cell.
     """
     from .elastic import elastic_properties
     from .modes import analyse_imaginary
@@ -118,6 +123,9 @@ def properties_beyond_phonons(relaxed: Atoms, phonon, calc, cfg: dict, out_dir: 
     icfg = ecfg.get("imaginary", {})
     amax, n = icfg.get("amplitude_max", 0.3), icfg.get("grid_points", 9)
     t0 = time.perf_counter()
+    small = supercell_matrix(structure, icfg.get("supercell_min_length", 5.0))
+    phonon, _ = finite_displacement_phonons(relaxed, calc, small, distance=cfg["phonons"]["displacement"],
+                                            log=lambda s: None)
     analysis = analyse_imaginary(phonon, calc, modes=reference_modes or None,
                                  threshold=cfg["phonons"]["imaginary_threshold"],
                                  amplitudes=np.linspace(-amax, amax, n),
@@ -151,7 +159,7 @@ def evaluate_reference(structure: Atoms, calc, cfg: dict, out_dir: Path, *,
                                           imaginary_threshold=cfg["phonons"]["imaginary_threshold"])
     metrics = {k: v for k, v in self_metrics.items() if k.startswith("benchmark_")}
     metrics = {k.removeprefix("benchmark_"): v for k, v in metrics.items()}
-    metrics.update(properties_beyond_phonons(relaxed, phonon, calc, cfg, out_dir, log=log))
+    metrics.update(properties_beyond_phonons(structure, relaxed, calc, cfg, out_dir, log=log))
     metrics.update(reference_calculations=info["displacement_calculations"],
                    eval_seconds=time.perf_counter() - t0, relax_converged=info["relax"]["converged"])
     write_json(out_dir / "metrics.json", metrics)
@@ -176,8 +184,8 @@ def evaluate_model(model: Path, structure: Atoms, reference_yaml: Path, test_fil
     write_json(out_dir / "bands.json", band_data(phonon, reference, npoints=cfg["phonons"]["band_points"]))
     write_json(out_dir / "thermal.json", thermal_data(phonon, cfg))
     metrics.update(split_errors(calc, test_file))
-    metrics.update(properties_beyond_phonons(relaxed, phonon, calc, cfg, out_dir, reference_modes=reference_modes,
-                                             log=log))
+    metrics.update(properties_beyond_phonons(structure, relaxed, calc, cfg, out_dir,
+                                             reference_modes=reference_modes, log=log))
     metrics["relax_converged"] = info["relax"]["converged"]
     metrics["eval_seconds"] = time.perf_counter() - t0
     if train_log is not None:

@@ -23,7 +23,6 @@ peak memory).
 from __future__ import annotations
 
 import copy
-import resource
 import shutil
 import time
 from pathlib import Path
@@ -88,6 +87,20 @@ def parameter_counts(strategy: str, foundation: str | Path, params: dict) -> dic
     else:
         raise ValueError(f"no parameter count rule for strategy {strategy!r}")
     return {"trainable_parameters": int(trainable), "total_parameters": int(total)}
+
+
+def check_foundation_elements(foundation: Path, train_file: Path) -> None:
+    """Fail early, naming the elements, if the training structures hold elements the foundation lacks."""
+    from ase.data import chemical_symbols
+
+    model = load_model(foundation)
+    known = {int(z) for z in model.atomic_numbers}
+    present = {int(z) for atoms in read_extxyz(train_file) for z in atoms.numbers}
+    missing = sorted(present - known)
+    if missing:
+        raise ValueError(
+            f"{train_file}: element(s) {', '.join(chemical_symbols[z] for z in missing)} unknown to the foundation "
+            f"model {foundation} (it knows {', '.join(chemical_symbols[z] for z in sorted(known))})")
 
 
 def extract_head(model_file: Path, head: str, out_file: Path) -> None:
@@ -155,6 +168,8 @@ def finetune(strategy: str, foundation: Path, train_file: Path, valid_file: Path
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    if strategy != "scratch":
+        check_foundation_elements(Path(foundation), Path(train_file))
     record: dict = {"strategy": strategy, "budget": budget, "seed": seed, "dtype": dtype,
                     "device": resolve_device(device), "params": params}
     if strategy == "pretrained":
@@ -179,6 +194,8 @@ def finetune(strategy: str, foundation: Path, train_file: Path, valid_file: Path
     else:
         opts = mace_options(strategy, foundation, subset, valid_file, workdir / "mace", params, seed=seed,
                             device=device, dtype=dtype, replay_file=replay_file)
+        # mace drops incomplete batches: a batch larger than the budget would leave nothing to train on
+        opts["batch_size"] = min(int(opts.get("batch_size", 10)), budget)
         summary = run_mace_train(opts, workdir / "mace", log=log, threads=params.get("threads"))
         trained = Path(summary["model"])
         if strategy == "multihead":
@@ -197,8 +214,9 @@ def finetune(strategy: str, foundation: Path, train_file: Path, valid_file: Path
         record.update(counts)
         record.update({"epochs_run": n_epochs, "wall_time_s": summary["wall_time_s"],
                        "seconds_per_epoch": summary["wall_time_s"] / max(n_epochs, 1),
-                       "peak_memory_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-                       "peak_memory_kind": "max RSS of the training process (CPU)",
+                       "peak_memory_mb": summary["peak_memory_mb"],
+                       "peak_memory_kind": "max RSS of the mace_run_train process",
+                       "cpu_seconds": summary["cpu_seconds"],
                        "valid_curve": curves["valid_curve"], "train_loss": curves["train_loss"],
                        "mace_options": opts})
     record["total_wall_time_s"] = time.perf_counter() - t0

@@ -104,7 +104,11 @@ def run_mace_train(options: dict, workdir: Path, *, log: Callable[[str], None] =
             tail = (tail + [line])[-40:]
             if _interesting(line):
                 log(line)
+        # reap the child ourselves to read its own resource usage (peak RSS of this training only)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
+    peak_mb = usage.ru_maxrss / 1024  # Linux: kB
     if proc.returncode != 0:
         raise RuntimeError(f"mace_run_train failed (exit {proc.returncode}) in {workdir}:\n" + "\n".join(tail))
     model = workdir / f"{options['name']}.model"
@@ -115,7 +119,8 @@ def run_mace_train(options: dict, workdir: Path, *, log: Callable[[str], None] =
         if row.get("loss") is not None and not _finite(row["loss"]):
             raise RuntimeError(f"non-finite loss at epoch {row.get('epoch')} in {workdir}")
     counts = parameter_counts_from_log(workdir / "logs", options["name"], options.get("seed", 0))
-    return {"wall_time_s": wall, "epochs": epochs, "model": str(model), **counts}
+    return {"wall_time_s": wall, "epochs": epochs, "model": str(model), "peak_memory_mb": peak_mb,
+            "cpu_seconds": usage.ru_utime + usage.ru_stime, **counts}
 
 
 def _finite(x) -> bool:
