@@ -34,10 +34,12 @@ def _explain(error) -> str:
         return f"config key {where}: unknown key(s) {', '.join(hints)}; allowed: {', '.join(allowed)}"
     if error.validator == "enum":
         return f"config key {where}: {error.instance!r} is not allowed; choose one of {error.validator_value}"
-    if error.validator == "propertyNames":
-        return f"config key {where}: invalid name {error.instance!r}: {error.message}"
+    if "propertyNames" in error.schema_path:
+        return (f"config key {where}: invalid name {error.instance!r}: use letters, digits, '_', '.' and '-' "
+                "(names become folder names and wildcards)")
     if error.validator == "oneOf" and where.startswith("materials"):
-        return f"config key {where}: give exactly one of bulk, atoms or file"
+        return (f"config key {where}: give exactly one of bulk, atoms, file or mp_id "
+                "(or only reference_phonopy, whose unit cell is then the structure)")
     return f"config key {where}: {error.message}"
 
 
