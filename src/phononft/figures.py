@@ -913,6 +913,7 @@ def fig02_dataset(structures, out_png: Path, out_pdf: Path) -> None:
         a1.set_title("(a) crystal systems", loc="left")
         a1.grid(axis="x", visible=False)
         a1.set_ylim(0, max(counts + [1]) * 1.15)
+        a1.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         if natoms:
             lo, hi = min(natoms), max(natoms)
             bins = np.arange(lo - 0.5, hi + 1.5, 1) if hi - lo <= 40 else 20
@@ -1162,7 +1163,8 @@ def fig08_validation_errors(table, out_png: Path, out_pdf: Path, *,
         fig.legend(handles=_legend_handles(strats, missing=missing) +
                    [Patch(color="#7f7f7f", alpha=0.25, label="IQR")],
                    loc="outside right upper", title="strategy")
-        fig.suptitle("Validation-set errors: median over materials and seeds (band: inter-quartile range)",
+        fig.suptitle("Errors on the held-out test structures: median over materials and seeds "
+                     "(band: inter-quartile range)",
                      fontsize=9, x=0.01, ha="left")
         _save(fig, out_png, out_pdf)
 
@@ -1233,7 +1235,7 @@ def fig11_validation_per_material(table, out_png: Path, out_pdf: Path, *, budget
         if any_missing:
             hs.append(Line2D([], [], color="#999999", marker="x", lw=0, label="n/a (missing)"))
         fig.legend(handles=hs, loc="outside lower center", ncols=min(len(hs), 5))
-        fig.suptitle(f"Validation-set errors per material, N = {budget} (pretrained: zero-shot); "
+        fig.suptitle(f"Errors on the held-out test structures per material, N = {budget} (pretrained: zero-shot); "
                      "median over seeds, bars: IQR", fontsize=9, x=0.01, ha="left")
         _save(fig, out_png, out_pdf)
 
