@@ -22,6 +22,7 @@ include: "rules/foundation.smk"
 include: "rules/finetune.smk"
 include: "rules/evaluate.smk"
 include: "rules/aggregate.smk"
+include: "rules/resources.smk"
 include: "rules/figures.smk"
 
 

@@ -5,7 +5,6 @@
 
 
 include: "label_common.smk"
-include: "resources.smk"
 
 
 rule label:

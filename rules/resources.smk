@@ -1,7 +1,7 @@
 # Downloads of the real-world inputs named in the config, for machines with internet: the foundation model
 # (foundation.model) and its replay data (foundation.replay) when their file names are known ones (e.g.
 # MACE-MP-0b3 medium and MPtrj's mp_traj_combined.xyz).  Once the files exist these rules never run; offline,
-# the job fails with a message saying where to get the file.  Included by rules/label.smk.
+# the job fails with a message saying where to get the file.  Downloads run on the submitting machine (localrule), never on compute nodes.
 
 
 include: "resources_common.smk"
@@ -12,6 +12,7 @@ for _name, (_path, _url) in KNOWN_DOWNLOADS.items():
     rule:
         name:
             f"download_{_name}"
+        localrule: True
         output:
             _path,
         params:

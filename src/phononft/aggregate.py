@@ -31,16 +31,33 @@ UNITS = {
     "youngs_modulus": "GPa", "poisson_ratio": "1", "debye_temperature": "K", "kappa_slack": "W/m/K",
     "train_seconds": "s", "eval_seconds": "s", "cpu_seconds": "s", "reference_calculations": "1",
     "trainable_parameters": "1", "total_parameters": "1", "epochs": "1", "spacegroup_number": "1",
-    "new_phase": "1", "has_imaginary": "1",
+    "new_phase": "1", "has_imaginary": "1", "same_final_phase": "1", "final_spacegroup_number": "1",
+    "energy_gain_meV_per_atom": "meV/atom", "surface_min_meV_per_atom": "meV/atom",
+    "min_imaginary_frequency": "THz", "C11": "GPa", "C12": "GPa", "C44": "GPa",
 }
 
 PATTERN = re.compile(r"results/(?P<material>[^/]+)/eval/(?P<strategy>[^/]+)/n(?P<budget>\d+)/s(?P<seed>\d+)/metrics\.json$")
 REF_PATTERN = re.compile(r"results/(?P<material>[^/]+)/eval/reference/metrics\.json$")
 
 
+PATTERN_UNITS = [
+    (re.compile(r"^C[1-6][1-6]$"), "GPa"), (re.compile(r"_modulus_(voigt|reuss|vrh)$|^cij_min_eigenvalue$"), "GPa"),
+    (re.compile(r"^v_(longitudinal|transverse|mean)$"), "m/s"), (re.compile(r"^density$"), "kg/m^3"),
+    (re.compile(r"^v0_per_atom$"), "Å^3"), (re.compile(r"^e0_per_atom$"), "eV"),
+    (re.compile(r"temperature"), "K"), (re.compile(r"^mean_atomic_mass$"), "amu"),
+    (re.compile(r"_seconds$"), "s"), (re.compile(r"^(elastic_delta|final_volume_change)$"), "1"),
+]
+
+
 def unit_of(metric: str) -> str:
+    """Unit of a metric ('1' for dimensionless numbers and counts, '' if unknown)."""
     base = metric.removeprefix("benchmark_")
-    return UNITS.get(base, "")
+    if base in UNITS:
+        return UNITS[base]
+    for pattern, unit in PATTERN_UNITS:
+        if pattern.search(base):
+            return unit
+    return "1"
 
 
 def spacegroup_number(symbol: str | None) -> float:
@@ -58,6 +75,8 @@ def flatten(metrics: dict) -> dict[str, float]:
             out[key] = float(value)
     if "spacegroup" in metrics:
         out["spacegroup_number"] = spacegroup_number(metrics["spacegroup"])
+    if metrics.get("final_spacegroup_1e-1"):
+        out["final_spacegroup_number"] = spacegroup_number(metrics["final_spacegroup_1e-1"])
     if "benchmark_spacegroup" in metrics:
         out["benchmark_spacegroup_number"] = spacegroup_number(metrics["benchmark_spacegroup"])
     return out
@@ -125,6 +144,13 @@ def new_phase_rows(df: pd.DataFrame) -> pd.DataFrame:
         scores = new_phase_scores(ref, {r.material: bool(r.value) for r in group.itertuples()})
         for key in ("precision", "recall", "f1"):
             rows.append(("all", strategy, budget, seed, f"new_phase_{key}", float(scores[key]), "1", "ok"))
+    # beyond "a new phase": does relaxation along the modes end in the reference's phase?
+    final = df[(df.metric == "final_spacegroup_number") & (df.status == "ok")]
+    ref_final = {r.material: r.value for r in final[final.strategy == "reference"].itertuples()}
+    for r in final[final.strategy != "reference"].itertuples():
+        if r.material in ref_final:
+            rows.append((r.material, r.strategy, r.budget, r.seed, "same_final_phase",
+                         float(r.value == ref_final[r.material]), "1", "ok"))
     return pd.DataFrame(rows, columns=cols)
 
 
