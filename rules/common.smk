@@ -6,6 +6,12 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from phononft.config import ConfigError, model_runs, strategy_params, validate_config
 
+from phononft.locks import clear_stale_locks
+
+# a run killed with SIGKILL leaves Snakemake's lock behind: resume with the same command
+if workflow.is_main_process and clear_stale_locks("."):
+    print("phononft: removed a stale lock left by a killed run (no Snakemake process works here)", file=sys.stderr)
+
 try:
     validate_config(config)
 except ConfigError as exc:

@@ -75,3 +75,42 @@ def test_end_to_end_tiny_workflow(tmp_path):
     assert (tmp_path / "results" / "figures" / "budget_curves.png").stat().st_size > 10_000
     # nothing half-written is left behind
     assert not list((tmp_path / "results").rglob("*.tmp*"))
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_with_the_same_command(tmp_path):
+    """SIGKILL the whole run during a training; the same command finishes it, redoing only unfinished jobs."""
+    import signal
+    import time
+
+    cfg = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
+    cfg["strategies"] = ["pretrained", "naive"]
+    cfg["finetune"]["defaults"].update(max_num_epochs=40, patience=40)
+    cfg_file = tmp_path / "kill.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg))
+    work = tmp_path / "run"
+    work.mkdir()
+    cmd = [*SNAKEMAKE, "--configfile", str(cfg_file), "--directory", str(work), "-j", "1",
+           "results/summary/metrics.csv"]
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    log = work / "results" / "logs" / "finetune" / "Cu_bcc" / "naive_n2_s0.log"
+    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 900
+        while time.time() < deadline and not (log.is_file() and "Epoch 2" in log.read_text()):
+            assert proc.poll() is None, "the run ended before the training could be killed"
+            time.sleep(1)
+        assert log.is_file(), "the training never started"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    model = work / "results" / "Cu_bcc" / "models" / "naive" / "n2" / "s0" / "model.model"
+    assert not model.exists()  # killed mid-training: no model, not a half-written one
+    done = {p: p.stat().st_mtime_ns for p in [work / "results" / "foundation" / "model.model",
+                                              work / "results" / "Cu_bcc" / "labelled" / "train.extxyz"]}
+    res = run(cmd, work, timeout=1500)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    assert model.is_file() and (work / "results" / "summary" / "metrics.csv").is_file()
+    assert {p: p.stat().st_mtime_ns for p in done} == done  # finished jobs were not redone
+    assert not list((work / "results").rglob("*.tmp*"))

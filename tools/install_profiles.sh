@@ -36,6 +36,11 @@ for name in slurm local; do
         echo "error: $src/profile.yaml is missing" >&2
         exit 2
     fi
+    if [ -L "$dest" ] && [ ! -e "$dest" ]; then
+        # a dangling link (e.g. to a deleted checkout) protects nothing: replace it
+        echo "replacing dangling link $dest -> $(readlink "$dest")"
+        rm -f "$dest"
+    fi
     if [ -L "$dest" ]; then
         target="$(readlink -f "$dest" || true)"
         if [ "$target" = "$(readlink -f "$src")" ]; then

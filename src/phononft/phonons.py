@@ -63,10 +63,15 @@ def finite_displacement_phonons(unitcell: Atoms, calc, supercell_matrix, *, dist
     Returns ``(phonon, n_calculations)``.  ``primitive_matrix="auto"`` lets phonopy find the primitive
     cell of the (conventional) unit cell.
     """
-    from phonopy import Phonopy
+    import warnings
 
-    phonon = Phonopy(to_phonopy_atoms(unitcell), supercell_matrix=np.asarray(supercell_matrix),
-                     primitive_matrix="auto", symprec=symprec)
+    from phonopy import Phonopy
+    from phonopy.structure.cells import PrimitiveMatrixAutoDefaultWarning
+
+    with warnings.catch_warnings():  # "auto" is our explicit choice, not phonopy's default
+        warnings.simplefilter("ignore", PrimitiveMatrixAutoDefaultWarning)
+        phonon = Phonopy(to_phonopy_atoms(unitcell), supercell_matrix=np.asarray(supercell_matrix),
+                         primitive_matrix="auto", symprec=symprec)
     phonon.generate_displacements(distance=distance)
     supercells = phonon.supercells_with_displacements
     forces = []
