@@ -115,3 +115,46 @@ def test_models_are_rotation_equivariant(models, cu_data, strategy):
     turned.calc = calc
     assert turned.get_potential_energy() == pytest.approx(e, abs=1e-6)
     np.testing.assert_allclose(turned.get_forces(), f @ rot.T, atol=1e-6)
+
+
+def test_mace_lora_trains_only_adapters_and_merge_reproduces_the_adapted_model(foundation, cu_data):
+    """The `lora` strategy's mechanics (mace-torch's inject_LoRAs / merge_lora_weights): only adapter
+    tensors are trainable, and the merged plain model gives the adapted model's energies and forces."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        _check_lora_merge(foundation, cu_data)
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def _check_lora_merge(foundation, cu_data):
+    import copy
+
+    from mace import data as mdata
+    from mace.modules.lora import inject_LoRAs, merge_lora_weights
+    from mace.tools import AtomicNumberTable, torch_geometric
+
+    base = load_model(foundation[0]).double()
+    adapted = inject_LoRAs(copy.deepcopy(base), rank=2, alpha=1.0)
+    trainable = [n for n, p in adapted.named_parameters() if p.requires_grad]
+    assert trainable and all("lora" in n for n in trainable)
+    torch.manual_seed(0)
+    with torch.no_grad():  # give the adapters a non-zero update, as training would
+        for n, p in adapted.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.05)
+    z_table = AtomicNumberTable([int(z) for z in base.atomic_numbers])
+    atoms = read_extxyz(cu_data["test"])[0]
+    cfg = mdata.config_from_atoms(atoms)
+    batch = next(iter(torch_geometric.dataloader.DataLoader(
+        [mdata.AtomicData.from_config(cfg, z_table=z_table, cutoff=float(base.r_max), heads=["Default"])],
+        batch_size=1))).to_dict()
+    out_adapted = adapted(copy.copy(batch), training=False, compute_force=True)
+    merged = merge_lora_weights(copy.deepcopy(adapted))
+    assert not [n for n, _ in merged.named_parameters() if "lora" in n]
+    out_merged = merged(copy.copy(batch), training=False, compute_force=True)
+    out_base = base(copy.copy(batch), training=False, compute_force=True)
+    assert not torch.allclose(out_adapted["energy"], out_base["energy"], atol=1e-6)  # the adapters matter
+    torch.testing.assert_close(out_merged["energy"], out_adapted["energy"], atol=1e-8, rtol=0)
+    torch.testing.assert_close(out_merged["forces"], out_adapted["forces"], atol=1e-8, rtol=0)
