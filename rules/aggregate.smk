@@ -6,6 +6,7 @@ rule aggregate:
         "results/summary/metrics.csv",
     params:
         runs=model_runs(config),
+        budgets=config["budgets"],
     log:
         "results/logs/aggregate/aggregate.log",
     conda:

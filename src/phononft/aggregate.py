@@ -93,7 +93,12 @@ def benchmark_seconds(path: str | Path) -> dict[str, float]:
 
 def collect(metric_files: list[str], reference_files: list[str], expected: list[tuple] | None = None,
             benchmarks: dict | None = None) -> pd.DataFrame:
-    """Tidy DataFrame from metrics.json files (paths encode material/strategy/budget/seed)."""
+    """Tidy DataFrame from metrics.json files (paths encode material/strategy/budget/seed).
+
+    ``benchmarks``: per run, ``{stage: path | (path, scale)}`` of Snakemake benchmark files; their wall and
+    CPU seconds (times ``scale``, e.g. the share of a labelled series a budget uses) become
+    ``<stage>_wall_seconds`` / ``<stage>_cpu_seconds``.
+    """
     rows = []
     seen = set()
     for path in reference_files:
@@ -113,9 +118,10 @@ def collect(metric_files: list[str], reference_files: list[str], expected: list[
         seen.add(key)
         values = flatten(read_json(path))
         for stage, bench in (benchmarks or {}).get(key, {}).items():
+            bench, scale = bench if isinstance(bench, tuple) else (bench, 1.0)
             if Path(bench).is_file():
                 for k, v in benchmark_seconds(bench).items():
-                    values[f"{stage}_{k}"] = v
+                    values[f"{stage}_{k}"] = v * scale
         all_metrics.update(values)
         for metric, value in values.items():
             rows.append((*key, metric, value, unit_of(metric), "ok"))
