@@ -31,3 +31,7 @@ rule all:
         "results/summary/metrics.csv",
         figure_targets(),
     default_target: True
+
+
+onerror:
+    partial_summary_on_error()

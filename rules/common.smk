@@ -69,3 +69,17 @@ def figure_targets():
         "budget_curves",
     ]
     return expand("results/figures/{name}.{ext}", name=names, ext=["png", "pdf"])
+
+
+def partial_summary_on_error():
+    """Called by onerror: a tidy table and figure of what finished, failed models marked missing."""
+    from phononft.aggregate import write_partial_summary
+
+    try:
+        out = write_partial_summary(model_runs(config))
+    except Exception as exc:  # never mask the original failure
+        print(f"phononft: no partial summary ({exc})", file=sys.stderr)
+        return
+    if out is not None:
+        print(f"phononft: some jobs failed; what finished is in {out} (failed entries marked 'missing') "
+              "and results/figures/partial/", file=sys.stderr)

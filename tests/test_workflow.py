@@ -114,3 +114,31 @@ def test_killed_run_resumes_with_the_same_command(tmp_path):
     assert model.is_file() and (work / "results" / "summary" / "metrics.csv").is_file()
     assert {p: p.stat().st_mtime_ns for p in done} == done  # finished jobs were not redone
     assert not list((work / "results").rglob("*.tmp*"))
+
+
+@pytest.mark.slow
+def test_keep_going_one_failing_material_others_finish_and_gaps_are_marked(tmp_path):
+    """Ni is unknown to the (Cu/Au) demo foundation: its fine-tuning fails with a message naming the element;
+    with --keep-going Cu_bcc still finishes, and the partial table marks every Ni model 'missing'."""
+    cfg = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
+    cfg["strategies"] = ["pretrained", "naive"]
+    cfg["materials"]["Ni_fcc"] = {"bulk": {"name": "Ni", "crystalstructure": "fcc", "a": 3.52, "cubic": True}}
+    cfg_file = tmp_path / "two.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg))
+    work = tmp_path / "run"
+    work.mkdir()
+    res = run([*SNAKEMAKE, "--configfile", str(cfg_file), "--directory", str(work), "-j", "2", "--keep-going"],
+              work, timeout=1500)
+    assert res.returncode != 0
+    out = res.stdout + res.stderr
+    assert "element(s) Ni unknown to the foundation model" in "".join(
+        p.read_text() for p in (work / "results" / "logs" / "finetune" / "Ni_fcc").glob("*.log"))
+    assert (work / "results" / "Cu_bcc" / "eval" / "naive" / "n2" / "s0" / "metrics.json").is_file()
+    table = pd.read_csv(work / "results" / "summary" / "metrics_partial.csv")
+    ni = table[table.material == "Ni_fcc"]
+    cu = table[(table.material == "Cu_bcc") & (table.strategy != "reference")]
+    assert len(ni[ni.strategy != "reference"]) and (ni[ni.strategy != "reference"].status == "missing").all()
+    assert ni[ni.strategy != "reference"]["value"].isna().all()
+    assert (cu.status == "ok").all() and set(cu.strategy) == {"pretrained", "naive"}
+    assert (work / "results" / "figures" / "partial" / "budget_curves.png").stat().st_size > 10_000
+    assert "metrics_partial.csv" in out

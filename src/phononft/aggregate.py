@@ -163,3 +163,25 @@ def new_phase_rows(df: pd.DataFrame) -> pd.DataFrame:
 def write_table(df: pd.DataFrame, path: str | Path) -> None:
     with atomic_path(path, suffix=".csv") as tmp:
         df.to_csv(tmp, index=False, quoting=csv.QUOTE_MINIMAL)
+
+
+def write_partial_summary(runs: list[tuple], results: str | Path = "results") -> Path | None:
+    """After a run that failed (e.g. with ``--keep-going``): the tidy table of what exists, every missing
+    model marked ``missing``, and the budget-curve figure of it, under ``summary/metrics_partial.csv`` and
+    ``figures/partial/``.  Returns the table's path (None when nothing was evaluated yet)."""
+    results = Path(results)
+    files = [results / m / "eval" / s / f"n{b}" / f"s{seed}" / "metrics.json" for m, s, b, seed in runs]
+    refs = sorted(str(p) for p in results.glob("*/eval/reference/metrics.json"))
+    present = [str(f) for f in files if f.is_file()]
+    if not present and not refs:
+        return None
+    df = collect(present, refs, [tuple(r) for r in runs])
+    out = results / "summary" / "metrics_partial.csv"
+    write_table(df, out)
+    if present:
+        from .figures import budget_curves
+
+        fig = results / "figures" / "partial"
+        fig.mkdir(parents=True, exist_ok=True)
+        budget_curves(df, out_png=fig / "budget_curves.png", out_pdf=fig / "budget_curves.pdf")
+    return out

@@ -21,6 +21,14 @@ def rule_logger(log_path: str | Path | None, name: str = "phononft") -> Callable
     logger = logging.getLogger(name)
     t0 = time.perf_counter()
 
+    def log_uncaught(exc_type, exc, tb):  # the failure's reason lands in the rule's log too
+        import traceback
+
+        logger.error("job failed: %s: %s\n%s", exc_type.__name__, exc,
+                     "".join(traceback.format_exception(exc_type, exc, tb)))
+
+    sys.excepthook = log_uncaught
+
     def log(msg: str) -> None:
         logger.info(f"[{time.perf_counter() - t0:8.1f} s] {msg}")
 
