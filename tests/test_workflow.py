@@ -140,5 +140,6 @@ def test_keep_going_one_failing_material_others_finish_and_gaps_are_marked(tmp_p
     assert len(ni[ni.strategy != "reference"]) and (ni[ni.strategy != "reference"].status == "missing").all()
     assert ni[ni.strategy != "reference"]["value"].isna().all()
     assert (cu.status == "ok").all() and set(cu.strategy) == {"pretrained", "naive"}
-    assert (work / "results" / "figures" / "partial" / "budget_curves.png").stat().st_size > 10_000
+    for name in ("budget_curves", "fig03_property_deviation", "fig08_validation_errors", "fig11_validation_per_material"):
+        assert (work / "results" / "figures" / "partial" / f"{name}.png").stat().st_size > 10_000, name
     assert "metrics_partial.csv" in out

@@ -179,9 +179,22 @@ def write_partial_summary(runs: list[tuple], results: str | Path = "results") ->
     out = results / "summary" / "metrics_partial.csv"
     write_table(df, out)
     if present:
-        from .figures import budget_curves
+        from . import figures
 
         fig = results / "figures" / "partial"
         fig.mkdir(parents=True, exist_ok=True)
-        budget_curves(df, out_png=fig / "budget_curves.png", out_pdf=fig / "budget_curves.pdf")
+        budget = max(int(b) for _, _, b, _ in runs)
+        table_figures = {  # every figure drawn from the table alone; they mark missing entries "n/a"
+            "budget_curves": (figures.budget_curves, {}),
+            "fig03_property_deviation": (figures.fig03_property_deviation, {"budget": budget}),
+            "fig06_cost": (figures.fig06_cost, {}),
+            "fig08_validation_errors": (figures.fig08_validation_errors, {}),
+            "fig09_thermal_deviation": (figures.fig09_thermal_deviation, {}),
+            "fig11_validation_per_material": (figures.fig11_validation_per_material, {"budget": budget}),
+        }
+        for name, (draw, options) in table_figures.items():
+            try:
+                draw(df, out_png=fig / f"{name}.png", out_pdf=fig / f"{name}.pdf", **options)
+            except Exception as exc:  # a partial summary must not fail on one figure
+                print(f"phononft: partial figure {name} not drawn: {exc}")
     return out
