@@ -41,17 +41,13 @@ def make_data(d: Path, n_train: int, cell: float) -> dict:
 def make_foundation(d: Path, epochs: int) -> tuple[Path, Path]:
     import yaml
 
-    from phononft.foundation import build_pretraining_set, pretrain
-    from phononft.io import write_extxyz
+    from phononft.foundation import pretrain_from_config
 
     cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())["foundation"]
     cfg["pretrain"]["mace"]["max_num_epochs"] = epochs
     cfg["dtype"] = "float64"
-    train, valid, e0s = build_pretraining_set(cfg, log=lambda s: None)
-    write_extxyz(d / "pt_train.extxyz", train)
-    write_extxyz(d / "pt_valid.extxyz", valid)
-    pretrain(d / "pt_train.extxyz", d / "pt_valid.extxyz", e0s, d / "foundation.model", d / "pt", cfg,
-             device="cpu", log=lambda s: None)
+    pretrain_from_config(cfg, d / "foundation.model", d / "pt_train.extxyz", d / "pt_valid.extxyz", d / "pt",
+                         device="cpu", log=lambda s: None)
     return d / "foundation.model", d / "pt_train.extxyz"
 
 

@@ -34,17 +34,12 @@ def foundation(tmp_path_factory):
     """(model path, replay file): a tiny MACE pretrained with mace_run_train on softened EMT."""
     import torch
 
-    from phononft.foundation import build_pretraining_set, pretrain
-    from phononft.io import write_extxyz
+    from phononft.foundation import pretrain_from_config
 
     torch.set_num_threads(1)
     d = tmp_path_factory.mktemp("foundation")
-    cfg = tiny_foundation_config()
-    train, valid, e0s = build_pretraining_set(cfg, log=lambda s: None)
-    write_extxyz(d / "pt_train.extxyz", train)
-    write_extxyz(d / "pt_valid.extxyz", valid)
-    pretrain(d / "pt_train.extxyz", d / "pt_valid.extxyz", e0s, d / "model.model", d / "work", cfg,
-             device="cpu", log=lambda s: None)
+    pretrain_from_config(tiny_foundation_config(), d / "model.model", d / "pt_train.extxyz", d / "pt_valid.extxyz",
+                         d / "work", device="cpu", log=lambda s: None)
     return d / "model.model", d / "pt_train.extxyz"
 
 

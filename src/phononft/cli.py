@@ -15,7 +15,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,23 +33,15 @@ def _jsonable(value):
 
 
 def write_json_atomic(data, path: str | os.PathLike) -> Path:
-    """Write ``data`` as JSON to ``path`` atomically (temp file in the same folder + os.replace)."""
+    """Write ``data`` as JSON to ``path`` atomically (:func:`phononft.io.atomic_path`), NaN/inf as null."""
+    from .io import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(_jsonable(data), fh, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_path(path, suffix="") as tmp, open(tmp, "w") as fh:
+        json.dump(_jsonable(data), fh, indent=2)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
     return path
 
 

@@ -112,6 +112,20 @@ def pretrain(train_file: Path, valid_file: Path, e0s: dict, out_model: Path, wor
     return summary
 
 
+def pretrain_from_config(cfg: dict, model: Path, replay: Path, valid: Path, workdir: Path, *,
+                         device: str = "auto", log: Callable[[str], None] = print) -> dict:
+    """The embedded foundation end to end: label the pretraining set, keep it (``replay``, ``valid``),
+    pretrain, write ``model``; return the training summary with the E0s and set sizes."""
+    from .io import write_extxyz
+
+    train_set, valid_set, e0s = build_pretraining_set(cfg, log=log)
+    write_extxyz(replay, train_set)
+    write_extxyz(valid, valid_set)
+    summary = pretrain(Path(replay), Path(valid), e0s, Path(model), Path(workdir), cfg, device=device, log=log)
+    summary.update(e0s=e0s, n_train=len(train_set), n_valid=len(valid_set))
+    return summary
+
+
 def use_existing(model: Path, out_model: Path) -> None:
     """Real world: link (or copy) a local foundation model file into the results tree."""
     model, out_model = Path(model), Path(out_model)  # the Snakemake adapter passes strings

@@ -164,6 +164,17 @@ def mode_displacements(phonon, q, eigenvector) -> tuple[Atoms, np.ndarray]:
 # --------------------------------------------------------------------------------------------
 # Detection
 # --------------------------------------------------------------------------------------------
+def _mode_fields(phonon, modes: Sequence[Mapping]) -> tuple[Atoms, list[np.ndarray], list[tuple]]:
+    """Undisplaced supercell, one displacement field per mode, and each mode's resolved (q, frequency, band)."""
+    base, fields, resolved = None, [], []
+    for m in modes:
+        q, vec, f, band = _resolve_mode(phonon, m)
+        base, u = mode_displacements(phonon, q, vec)
+        fields.append(u)
+        resolved.append((q, f, band))
+    return base, fields, resolved
+
+
 def find_imaginary_modes(phonon, *, threshold: float = -0.1, qpoints="commensurate",
                          gamma_acoustic: bool = False) -> list[dict]:
     """Imaginary modes (f < ``threshold`` THz) at the q-points commensurate with the phonopy supercell.
@@ -248,12 +259,8 @@ def energy_surface(phonon, calc, modes: Sequence[Mapping], *,
            "surface_min_amplitudes": [], "n_atoms_supercell": 0}
     if not use:
         return out
-    fields = []
-    base = None
-    for m in use:
-        q, vec, f, band = _resolve_mode(phonon, m)
-        base, u = mode_displacements(phonon, q, vec)
-        fields.append(u)
+    base, fields, resolved = _mode_fields(phonon, use)
+    for q, f, band in resolved:
         out["mode_q"].append([float(x) for x in q])
         out["mode_band"].append(band)
         out["mode_frequency"].append(f)
@@ -327,12 +334,7 @@ def relax_along_modes(phonon, calc, modes: Sequence[Mapping], *, amplitude: floa
     lo, hi = symprecs
     if not use:
         raise ValueError("relax_along_modes needs at least one mode")
-    fields = []
-    base = None
-    for m in use:
-        q, vec, _f, _band = _resolve_mode(phonon, m)
-        base, u = mode_displacements(phonon, q, vec)
-        fields.append(u)
+    base, fields, _ = _mode_fields(phonon, use)
     n = len(base)
     e0 = _energy(base, calc)
     start_sg = {p: space_group_of(base, p) for p in symprecs}

@@ -72,9 +72,9 @@ def default_hyper(strategy: str) -> dict:
 
 
 def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    from .mace_train import resolve_device as device_name
+
+    return torch.device(device_name(device))
 
 
 @contextlib.contextmanager
