@@ -4,7 +4,7 @@ import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
-from phononft.config import ConfigError, model_runs, strategy_params, validate_config
+from phononft.config import ConfigError, figure_choice, model_runs, strategy_params, validate_config
 
 from phononft.locks import clear_stale_locks
 
@@ -19,6 +19,14 @@ except ConfigError as exc:
 
 MATERIALS = list(config["materials"])
 SPLITS = ["train", "valid", "test"]
+SEEDS = config["seeds"]
+# One finetune (evaluate_model) job covers every budget and seed of a material x strategy, and its output is
+# that folder (a directory output): the paper matrix (8772 models, ~60,000 files) stays a DAG of ~2,500 jobs
+# and ~5,000 files that Snakemake builds in seconds, still hundreds of jobs wide (more than the GPUs of any
+# cluster share), and a job's start-up (imports, foundation, CUDA) serves many models.  The zero-shot "pretrained" models (budget 0) get rules of their own (zero_shot, evaluate_zero_shot).
+TRAINED_STRATEGIES = [s for s in config["strategies"] if s != "pretrained"]
+TRAINED_RUNS = [(b, s) for b in config["budgets"] for s in SEEDS]  # (budget, seed) of one job's models
+ZERO_SHOT_RUNS = [(0, s) for s in SEEDS]
 
 
 wildcard_constraints:
@@ -27,6 +35,12 @@ wildcard_constraints:
     budget=r"\d+",
     seed=r"\d+",
     split="train|valid|test",
+
+
+def job_dir(stage, material, strategy):
+    """Folder of one finetune/evaluate job (a Snakemake directory output): results/{material}/<stage>/<strategy>,
+    holding n<budget>/s<seed>/ of every model of the job."""
+    return f"results/{material}/{stage}/{strategy}"
 
 
 def model_dir(material, strategy, budget, seed):
@@ -41,6 +55,10 @@ def all_model_metrics():
     return [f"{eval_dir(*run)}/metrics.json" for run in model_runs(config)]
 
 
+def all_eval_jobs():
+    return [job_dir("eval", m, s) for m in MATERIALS for s in config["strategies"]]
+
+
 def reference_metrics():
     return [f"results/{m}/eval/reference/metrics.json" for m in MATERIALS]
 
@@ -50,6 +68,17 @@ def foundation_replay():
     if config["foundation"].get("model"):
         return config["foundation"].get("replay") or []
     return "results/foundation/pretrain_train.extxyz"
+
+
+def eval_jobs(material):
+    """The evaluation folders (one job each) of a figure's models (rules/figures.smk)."""
+    return [job_dir("eval", material, s) for s in config["strategies"]]
+
+
+def figure_model_files(material, name):
+    """``name`` (bands.json, surface.json) of each figure model: every strategy at the figure budget and seed."""
+    # FIGURE_CHOICE, FIGURE_SEED: rules/figures.smk
+    return [f"{eval_dir(material, s, b, FIGURE_SEED)}/{name}" for s, b in FIGURE_CHOICE["models"]]
 
 
 def figure_targets():

@@ -21,27 +21,51 @@ rule evaluate_reference:
         "../scripts/evaluate_reference.py"
 
 
+# One job evaluates every budget x seed of a material x strategy into its folder
+# results/{material}/eval/{strategy}/n{budget}/s{seed}/ (metrics.json, phonopy.yaml, bands.json, thermal.json,
+# surface.json); rules/common.smk says why.  The zero-shot models have a rule of their own.
 rule evaluate_model:
     input:
         structure="results/{material}/structure.extxyz",
-        model="results/{material}/models/{strategy}/n{budget}/s{seed}/model.model",
-        record="results/{material}/models/{strategy}/n{budget}/s{seed}/train.json",
+        models="results/{material}/models/{strategy}",
         reference="results/{material}/eval/reference/phonopy.yaml",
         modes="results/{material}/eval/reference/modes.json",
         test="results/{material}/labelled/test.extxyz",
     output:
-        metrics="results/{material}/eval/{strategy}/n{budget}/s{seed}/metrics.json",
-        phonopy="results/{material}/eval/{strategy}/n{budget}/s{seed}/phonopy.yaml",
-        bands="results/{material}/eval/{strategy}/n{budget}/s{seed}/bands.json",
-        thermal="results/{material}/eval/{strategy}/n{budget}/s{seed}/thermal.json",
-        surface="results/{material}/eval/{strategy}/n{budget}/s{seed}/surface.json",
+        directory("results/{material}/eval/{strategy}"),
+    wildcard_constraints:
+        strategy="|".join(TRAINED_STRATEGIES) or "(?!)",
     params:
         settings=config,
+        runs=TRAINED_RUNS,
     threads: 1
     log:
-        "results/logs/evaluate/{material}/{strategy}_n{budget}_s{seed}.log",
+        "results/logs/evaluate/{material}/{strategy}.log",
     benchmark:
-        "results/benchmarks/evaluate/{material}/{strategy}_n{budget}_s{seed}.tsv"
+        "results/benchmarks/evaluate/{material}/{strategy}.tsv"
+    conda:
+        "../envs/mlip.yaml"
+    script:
+        "../scripts/evaluate_model.py"
+
+
+rule evaluate_zero_shot:
+    input:
+        structure="results/{material}/structure.extxyz",
+        models="results/{material}/models/pretrained",
+        reference="results/{material}/eval/reference/phonopy.yaml",
+        modes="results/{material}/eval/reference/modes.json",
+        test="results/{material}/labelled/test.extxyz",
+    output:
+        directory("results/{material}/eval/pretrained"),
+    params:
+        settings=config,
+        runs=ZERO_SHOT_RUNS,
+    threads: 1
+    log:
+        "results/logs/evaluate/{material}/pretrained.log",
+    benchmark:
+        "results/benchmarks/evaluate/{material}/pretrained.tsv"
     conda:
         "../envs/mlip.yaml"
     script:

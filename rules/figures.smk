@@ -2,28 +2,19 @@
 # the tidy table results/summary/metrics.csv, results/{material}/structure.json and the per-model
 # results/{material}/eval/{reference | strategy/n{budget}/s{seed}}/bands.json | surface.json.
 # Which material / budget / seed a figure shows: config key `figures` (config/schema.yaml); unset keys
-# fall back to the first material, the largest budget and the first seed.
+# fall back to the first material, the largest budget and the first seed.  A figure's input is the
+# evaluation job (folder results/{material}/eval/{strategy}) of each model it draws; the file it reads
+# there is a param.
 import glob
 
 FIGURE_OPTIONS = config["figures"]
-FIGURE_BUDGET = FIGURE_OPTIONS["budget"] or max(config["budgets"])
-FIGURE_SEED = FIGURE_OPTIONS["seed"] if FIGURE_OPTIONS["seed"] is not None else config["seeds"][0]
-FIGURE_BAND_MATERIAL = FIGURE_OPTIONS["band_material"] or MATERIALS[0]
-FIGURE_IMAGINARY_MATERIAL = FIGURE_OPTIONS["imaginary_material"] or MATERIALS[0]
-for _key, _value, _allowed in (
-    ("band_material", FIGURE_BAND_MATERIAL, MATERIALS),
-    ("imaginary_material", FIGURE_IMAGINARY_MATERIAL, MATERIALS),
-    ("budget", FIGURE_BUDGET, config["budgets"]),
-    ("seed", FIGURE_SEED, config["seeds"]),
-):
-    if _value not in _allowed:
-        raise WorkflowError(
-            f"config key figures.{_key}: {_value!r} is not one of the configured {_allowed}"
-        )
-# the models of the band / surface figures: every strategy at the figure budget (pretrained: zero-shot)
-FIGURE_MODEL_BUDGETS = [
-    0 if s == "pretrained" else FIGURE_BUDGET for s in config["strategies"]
-]
+try:
+    FIGURE_CHOICE = figure_choice(config)  # the models of the band / surface figures: phononft.config
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+FIGURE_BUDGET, FIGURE_SEED = FIGURE_CHOICE["budget"], FIGURE_CHOICE["seed"]
+FIGURE_BAND_MATERIAL = FIGURE_CHOICE["band_material"]
+FIGURE_IMAGINARY_MATERIAL = FIGURE_CHOICE["imaginary_material"]
 FIGURE_TABLE = "results/summary/metrics.csv"
 
 
@@ -105,15 +96,13 @@ rule fig03_property_deviation:
 rule fig04_band_section:
     input:
         reference=f"results/{FIGURE_BAND_MATERIAL}/eval/reference/bands.json",
-        models=[
-            f"{eval_dir(FIGURE_BAND_MATERIAL, s, b, FIGURE_SEED)}/bands.json"
-            for s, b in zip(config["strategies"], FIGURE_MODEL_BUDGETS)
-        ],
+        models=eval_jobs(FIGURE_BAND_MATERIAL),
     output:
         png=report("results/figures/fig04_band_section.png", caption="../report/fig04.rst", category="Figures"),
         pdf="results/figures/fig04_band_section.pdf",
     params:
         material=FIGURE_BAND_MATERIAL,
+        model_bands=figure_model_files(FIGURE_BAND_MATERIAL, "bands.json"),
         strategies=config["strategies"],
         budget=FIGURE_BUDGET,
         seed=FIGURE_SEED,
@@ -130,14 +119,7 @@ rule fig05_imaginary_modes:
     input:
         reference_bands=f"results/{FIGURE_IMAGINARY_MATERIAL}/eval/reference/bands.json",
         reference_surface=f"results/{FIGURE_IMAGINARY_MATERIAL}/eval/reference/surface.json",
-        model_bands=[
-            f"{eval_dir(FIGURE_IMAGINARY_MATERIAL, s, b, FIGURE_SEED)}/bands.json"
-            for s, b in zip(config["strategies"], FIGURE_MODEL_BUDGETS)
-        ],
-        model_surfaces=[
-            f"{eval_dir(FIGURE_IMAGINARY_MATERIAL, s, b, FIGURE_SEED)}/surface.json"
-            for s, b in zip(config["strategies"], FIGURE_MODEL_BUDGETS)
-        ],
+        models=eval_jobs(FIGURE_IMAGINARY_MATERIAL),
     output:
         png=report(
             "results/figures/fig05_imaginary_modes.png", caption="../report/fig05.rst", category="Figures"
@@ -145,6 +127,8 @@ rule fig05_imaginary_modes:
         pdf="results/figures/fig05_imaginary_modes.pdf",
     params:
         material=FIGURE_IMAGINARY_MATERIAL,
+        model_bands=figure_model_files(FIGURE_IMAGINARY_MATERIAL, "bands.json"),
+        model_surfaces=figure_model_files(FIGURE_IMAGINARY_MATERIAL, "surface.json"),
         strategies=config["strategies"],
         budget=FIGURE_BUDGET,
         seed=FIGURE_SEED,
@@ -225,15 +209,13 @@ rule fig10_band_grid:
     input:
         table=FIGURE_TABLE,
         reference=f"results/{FIGURE_BAND_MATERIAL}/eval/reference/bands.json",
-        models=[
-            f"{eval_dir(FIGURE_BAND_MATERIAL, s, b, FIGURE_SEED)}/bands.json"
-            for s, b in zip(config["strategies"], FIGURE_MODEL_BUDGETS)
-        ],
+        models=eval_jobs(FIGURE_BAND_MATERIAL),
     output:
         png=report("results/figures/fig10_band_grid.png", caption="../report/fig10.rst", category="Figures"),
         pdf="results/figures/fig10_band_grid.pdf",
     params:
         material=FIGURE_BAND_MATERIAL,
+        model_bands=figure_model_files(FIGURE_BAND_MATERIAL, "bands.json"),
         strategies=config["strategies"],
         budget=FIGURE_BUDGET,
         seed=FIGURE_SEED,

@@ -1,3 +1,6 @@
+# Fine-tuning: one job trains every budget x seed of a material x strategy into its folder
+# results/{material}/models/{strategy}/n{budget}/s{seed}/ (rules/common.smk says why); a model finished by an
+# earlier, failed run of the job is reused, not retrained (results/{material}/.finished/, phononft.runlog).
 rule finetune:
     input:
         foundation="results/foundation/model.model",
@@ -5,21 +8,47 @@ rule finetune:
         valid="results/{material}/labelled/valid.extxyz",
         replay=lambda w: foundation_replay() if w.strategy == "multihead" else [],
     output:
-        model="results/{material}/models/{strategy}/n{budget}/s{seed}/model.model",
-        record="results/{material}/models/{strategy}/n{budget}/s{seed}/train.json",
+        directory("results/{material}/models/{strategy}"),
+    wildcard_constraints:
+        strategy="|".join(TRAINED_STRATEGIES) or "(?!)",
     params:
         settings=lambda w: strategy_params(config, w.strategy),
+        runs=TRAINED_RUNS,
         device=config["finetune"]["device"],
         dtype=config["finetune"]["dtype"],
-        workdir=lambda w: f"results/{w.material}/models/{w.strategy}/n{w.budget}/s{w.seed}/work",
     threads: 1
     resources:
-        gpu=lambda w: 0 if w.strategy == "pretrained" else config["finetune"].get("gpus", 0),
-        runtime=60,
+        gpu=config["finetune"].get("gpus", 0),
+        runtime=config["finetune"].get("runtime", 60) * len(TRAINED_RUNS),
     log:
-        "results/logs/finetune/{material}/{strategy}_n{budget}_s{seed}.log",
+        "results/logs/finetune/{material}/{strategy}.log",
     benchmark:
-        "results/benchmarks/finetune/{material}/{strategy}_n{budget}_s{seed}.tsv"
+        "results/benchmarks/finetune/{material}/{strategy}.tsv"
+    conda:
+        "../envs/mlip.yaml"
+    script:
+        "../scripts/finetune.py"
+
+
+# zero-shot: the foundation itself (a hard link to it, per seed), no training, no GPU
+rule zero_shot:
+    input:
+        foundation="results/foundation/model.model",
+        train="results/{material}/labelled/train.extxyz",
+        valid="results/{material}/labelled/valid.extxyz",
+        replay=[],
+    output:
+        directory("results/{material}/models/pretrained"),
+    params:
+        settings=strategy_params(config, "pretrained"),
+        runs=ZERO_SHOT_RUNS,
+        device=config["finetune"]["device"],
+        dtype=config["finetune"]["dtype"],
+    threads: 1
+    log:
+        "results/logs/finetune/{material}/pretrained.log",
+    benchmark:
+        "results/benchmarks/finetune/{material}/pretrained.tsv"
     conda:
         "../envs/mlip.yaml"
     script:

@@ -1,6 +1,7 @@
 # Labelling: energies, forces and stresses of every rattled structure.
-# mock: one job per split with an ASE calculator.  vasp: one job per structure (rule label_vasp, so that
-# a cluster runs them in parallel), gathered per split by rule label.  The number of structures of each
+# mock: one job per split with an ASE calculator.  vasp: one job per `structures_per_job` structures (rule
+# label_vasp, so that a cluster runs them in parallel), each structure in its own job directory, gathered per
+# split by rule label.  The number of structures of each
 # split is known from the config, so the DAG needs no checkpoint.
 
 
@@ -28,24 +29,26 @@ rule label_vasp:
     input:
         rattled="results/{material}/rattled/{split}.extxyz",
     output:
-        # the job directory results/{material}/labelled/vasp/{split}/{index}/ keeps the VASP run:
-        # a rerun reuses a finished calculation (phononft.vasp.run_vasp) instead of repeating it
-        "results/{material}/labelled/vasp/{split}/{index}/labelled.extxyz",
+        # job {job} labels structures [job * structures_per_job, ...), each in its own directory
+        # results/{material}/labelled/vasp/{split}/{index}/, kept: a rerun reuses a finished calculation
+        # (phononft.vasp.run_vasp) instead of repeating it
+        "results/{material}/labelled/vasp/{split}/job{job}.extxyz",
     wildcard_constraints:
-        index=r"\d+",
+        job=r"\d+",
     params:
         command=VASP.get("command", ""),
         settings=vasp_settings(),
+        structures_per_job=STRUCTURES_PER_JOB,
     threads: VASP_RESOURCES.get("threads", 1)
     resources:
         mem_mb=VASP_RESOURCES.get("mem_mb", 4000),
-        runtime=VASP_RESOURCES.get("runtime", 120),
+        runtime=VASP_RESOURCES.get("runtime", 120) * STRUCTURES_PER_JOB,
         tasks=VASP_RESOURCES.get("tasks", 1),
         cpus_per_task=VASP_RESOURCES.get("cpus_per_task", 1),
     log:
-        "results/logs/label_vasp/{material}/{split}_{index}.log",
+        "results/logs/label_vasp/{material}/{split}_{job}.log",
     benchmark:
-        "results/benchmarks/label_vasp/{material}/{split}_{index}.tsv"
+        "results/benchmarks/label_vasp/{material}/{split}_{job}.tsv"
     conda:
         "../envs/phonons.yaml"
     script:

@@ -24,11 +24,26 @@ N_STRUCTURES = {
     "valid": config["rattle"]["n_valid"],
     "test": config["rattle"]["n_test"],
 }
+# VASP: the structures of a split go to jobs of `structures_per_job` (default 1; the paper matrix uses more,
+# so that it stays a DAG of a few thousand jobs); each structure keeps its own job directory
+STRUCTURES_PER_JOB = VASP.get("structures_per_job", 1)
 # per-split lists of the VASP job outputs, built once (the input function only formats the material)
 VASP_LABEL_PATTERNS = {
-    split: [f"results/{{material}}/labelled/vasp/{split}/{i}/labelled.extxyz" for i in range(n)]
+    split: [
+        f"results/{{material}}/labelled/vasp/{split}/job{k}.extxyz"
+        for k in range(-(-n // STRUCTURES_PER_JOB))
+    ]
     for split, n in N_STRUCTURES.items()
 }
+
+
+def label_benchmarks():
+    """Per material, the benchmark files of the jobs that labelled its training series (VASP: the
+    label_vasp jobs; mock: the label job)."""
+    if LABELLER == "vasp":
+        n = len(VASP_LABEL_PATTERNS["train"])
+        return {m: [f"results/benchmarks/label_vasp/{m}/train_{k}.tsv" for k in range(n)] for m in MATERIALS}
+    return {m: [f"results/benchmarks/label/{m}_train.tsv"] for m in MATERIALS}
 
 
 def vasp_settings():

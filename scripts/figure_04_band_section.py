@@ -5,7 +5,7 @@ from phononft.runlog import rule_logger
 log = rule_logger(snakemake.log[0])
 p = snakemake.params
 labels = [model_label(s, p.budget) for s in p.strategies]
-fig04_band_section(snakemake.input.reference, dict(zip(labels, snakemake.input.models)),
+fig04_band_section(snakemake.input.reference, dict(zip(labels, p.model_bands)),
                    snakemake.output.png, snakemake.output.pdf, segments=tuple(p.segments),
                    material=p.material)
 log(f"wrote {snakemake.output.png} ({p.material}, N = {p.budget}, seed {p.seed})")

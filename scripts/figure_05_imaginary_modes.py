@@ -5,7 +5,7 @@ from phononft.runlog import rule_logger
 log = rule_logger(snakemake.log[0])
 p, i = snakemake.params, snakemake.input
 labels = [model_label(s, p.budget) for s in p.strategies]
-fig05_imaginary_modes(i.reference_bands, dict(zip(labels, i.model_bands)), i.reference_surface,
-                      dict(zip(labels, i.model_surfaces)), snakemake.output.png, snakemake.output.pdf,
+fig05_imaginary_modes(i.reference_bands, dict(zip(labels, p.model_bands)), i.reference_surface,
+                      dict(zip(labels, p.model_surfaces)), snakemake.output.png, snakemake.output.pdf,
                       material=p.material)
 log(f"wrote {snakemake.output.png} ({p.material}, N = {p.budget}, seed {p.seed})")

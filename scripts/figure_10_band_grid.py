@@ -11,6 +11,6 @@ for s, label in zip(p.strategies, labels):
     v = rmse.loc[(rmse.strategy == s) & (rmse.budget == (0 if s == "pretrained" else p.budget)), "value"]
     if len(v) and v.notna().all():
         notes[label] = f"RMSE {float(v.iloc[0]):.3f} THz"
-fig10_band_grid(snakemake.input.reference, dict(zip(labels, snakemake.input.models)), snakemake.output.png,
+fig10_band_grid(snakemake.input.reference, dict(zip(labels, p.model_bands)), snakemake.output.png,
                 snakemake.output.pdf, material=p.material, annotations=notes)
 log(f"wrote {snakemake.output.png} ({p.material}, N = {p.budget}, seed {p.seed})")

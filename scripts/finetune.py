@@ -1,17 +1,41 @@
-"""Snakemake adapter: train one model (phononft.finetune)."""
+"""Snakemake adapter: train every budget x seed of one material x strategy (phononft.finetune) into the job's
+folder; models finished by an earlier run of the job with the same settings and inputs are reused
+(phononft.runlog.reuse_or_run)."""
 from pathlib import Path
 
 import torch
 
 from phononft.finetune import finetune
-from phononft.runlog import rule_logger
+from phononft.runlog import code_fingerprint, file_fingerprint, reuse_or_run, rule_logger, run_models
 
 log = rule_logger(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-w, i, o, p = snakemake.wildcards, snakemake.input, snakemake.output, snakemake.params
+i, p, job = snakemake.input, snakemake.params, Path(snakemake.output[0])
+strategy, material = job.name, snakemake.wildcards.material
 settings = {**p.settings, "threads": snakemake.threads}
-record = finetune(w.strategy, Path(i.foundation), Path(i.train), Path(i.valid), int(w.budget), int(w.seed),
-                  Path(o.model), Path(o.record), Path(p.workdir), settings, device=p.device, dtype=p.dtype,
-                  replay_file=Path(i.replay) if i.replay else None, log=log)
-log(f"{w.strategy} n={w.budget}: {record.get('epochs_run')} epochs, "
-    f"{record.get('trainable_parameters')}/{record.get('total_parameters')} parameters trained")
+replay = Path(i.replay) if i.replay else None
+inputs = {name: file_fingerprint(f) for name, f in
+          {"foundation": i.foundation, "train": i.train, "valid": i.valid, "replay": replay}.items() if f}
+common = {"strategy": strategy, "settings": p.settings, "device": p.device, "dtype": p.dtype, "inputs": inputs,
+          "code": code_fingerprint()}
+
+
+def train(run):
+    budget, seed = run
+    folder = job / f"n{budget}" / f"s{seed}"
+    model, record_file = folder / "model.model", folder / "train.json"
+
+    def fit():
+        folder.mkdir(parents=True, exist_ok=True)
+        record = finetune(strategy, Path(i.foundation), Path(i.train), Path(i.valid), budget, seed, model,
+                          record_file, folder / "work", settings, device=p.device, dtype=p.dtype,
+                          replay_file=replay, log=log)
+        log(f"{strategy} n={budget} seed {seed}: {record.get('epochs_run')} epochs, "
+            f"{record.get('trainable_parameters')}/{record.get('total_parameters')} parameters trained")
+
+    store = Path("results", material, ".finished", "models", strategy, f"n{budget}", f"s{seed}")
+    reuse_or_run([model, record_file], {**common, "budget": budget, "seed": seed}, fit, store=store, log=log)
+
+
+job.mkdir(parents=True, exist_ok=True)
+run_models([(int(b), int(s)) for b, s in p.runs], train, what=f"{material} {strategy}", log=log)

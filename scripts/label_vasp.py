@@ -1,12 +1,14 @@
-"""Snakemake adapter: label one rattled structure with VASP in its own job directory (phononft.vasp_jobs)."""
+"""Snakemake adapter: label the structures of one job with VASP, each in its own job directory
+(phononft.vasp_jobs)."""
+from pathlib import Path
+
 from phononft.io import read_extxyz
 from phononft.runlog import rule_logger
-from phononft.vasp_jobs import label_one
+from phononft.vasp_jobs import batch_indices, label_batch
 
 log = rule_logger(snakemake.log[0])
-index = int(snakemake.wildcards.index)
 images = read_extxyz(snakemake.input.rattled)
-if index >= len(images):
-    raise IndexError(f"{snakemake.input.rattled} holds {len(images)} structures, no index {index}")
-label_one(images[index], snakemake.output[0], command=snakemake.params.command, settings=snakemake.params.settings,
-          log=log)
+indices = batch_indices(int(snakemake.wildcards.job), snakemake.params.structures_per_job, len(images))
+log(f"{snakemake.input.rattled}: structures {indices.start}..{indices.stop - 1}")
+label_batch(images, indices, Path(snakemake.output[0]).parent, snakemake.output[0],
+            command=snakemake.params.command, settings=snakemake.params.settings, log=log)

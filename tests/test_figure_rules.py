@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from phononft import figures as F
+from phononft.config import figure_choice, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
@@ -61,17 +62,22 @@ def test_shipped_config_chooses_figure_material_and_budget(tmp_path):
     res, out = dry_run(tmp_path, "results/figures/fig05_imaginary_modes.png",
                        "results/figures/fig04_band_section.png")
     assert res.returncode == 0, out[-3000:]
-    assert "results/Cu_bcc/eval/lora/n10/s0/surface.json" in res.stdout
-    assert "results/Cu_bcc/eval/pretrained/n0/s0/bands.json" in res.stdout
-    assert "results/Cu_fcc/eval/naive/n10/s0/bands.json" in res.stdout
-    assert "results/Cu_fcc/eval/naive/n2/s0/bands.json" not in res.stdout
+    # inputs: the evaluation jobs (folders) of the chosen materials; the budget is phononft.config's choice
+    assert "results/Cu_bcc/eval/lora" in res.stdout and "results/Cu_bcc/eval/pretrained" in res.stdout
+    assert "results/Cu_fcc/eval/naive" in res.stdout
+    choice = figure_choice(load_config(REPO / "config" / "config.yaml"))
+    assert (choice["band_material"], choice["imaginary_material"], choice["budget"]) == ("Cu_fcc", "Cu_bcc", 10)
+    assert ("naive", 10) in choice["models"] and ("pretrained", 0) in choice["models"]
 
 
 def test_figure_defaults_without_the_figures_key(tmp_path):
     """tiny.yaml has no `figures` key: first material, largest (only) budget, first seed."""
     res, out = dry_run(tmp_path, "results/figures/fig10_band_grid.png", configfile=TINY)
     assert res.returncode == 0, out[-3000:]
-    assert "results/Cu_bcc/eval/l2sp/n2/s0/bands.json" in res.stdout
+    assert "results/Cu_bcc/eval/l2sp" in res.stdout
+    choice = figure_choice(load_config(TINY))
+    assert (choice["band_material"], choice["budget"], choice["seed"]) == ("Cu_bcc", 2, 0)
+    assert ("l2sp", 2) in choice["models"]
 
 
 @pytest.mark.parametrize("key, value, message", [

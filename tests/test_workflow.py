@@ -93,7 +93,7 @@ def test_killed_run_resumes_with_the_same_command(tmp_path):
     cmd = [*SNAKEMAKE, "--configfile", str(cfg_file), "--directory", str(work), "-j", "1",
            "results/summary/metrics.csv"]
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    log = work / "results" / "logs" / "finetune" / "Cu_bcc" / "naive_n2_s0.log"
+    log = work / "results" / "logs" / "finetune" / "Cu_bcc" / "naive.log"
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:

@@ -82,12 +82,13 @@ def flatten(metrics: dict) -> dict[str, float]:
     return out
 
 
-def benchmark_seconds(path: str | Path) -> dict[str, float]:
-    """Wall and CPU seconds of one Snakemake ``benchmark:`` file."""
-    df = pd.read_csv(path, sep="\t")
-    out = {"wall_seconds": float(df["s"].mean())}
-    if "cpu_time" in df:
-        out["cpu_seconds"] = float(df["cpu_time"].mean())
+def benchmark_seconds(paths: str | Path | list) -> dict[str, float]:
+    """Wall and CPU seconds of Snakemake ``benchmark:`` files (one, or the sum over several jobs)."""
+    paths = paths if isinstance(paths, list) else [paths]
+    frames = [pd.read_csv(p, sep="\t") for p in paths]
+    out = {"wall_seconds": float(sum(df["s"].mean() for df in frames))}
+    if all("cpu_time" in df for df in frames):
+        out["cpu_seconds"] = float(sum(df["cpu_time"].mean() for df in frames))
     return out
 
 
@@ -95,9 +96,10 @@ def collect(metric_files: list[str], reference_files: list[str], expected: list[
             benchmarks: dict | None = None) -> pd.DataFrame:
     """Tidy DataFrame from metrics.json files (paths encode material/strategy/budget/seed).
 
-    ``benchmarks``: per run, ``{stage: path | (path, scale)}`` of Snakemake benchmark files; their wall and
-    CPU seconds (times ``scale``, e.g. the share of a labelled series a budget uses) become
-    ``<stage>_wall_seconds`` / ``<stage>_cpu_seconds``.
+    ``benchmarks``: per run, ``{stage: path | [paths] | (path or [paths], scale)}`` of Snakemake benchmark
+    files; their summed wall and CPU seconds (times ``scale``, e.g. the share of a labelled series a budget
+    uses) become ``<stage>_wall_seconds`` / ``<stage>_cpu_seconds``.  (Fine-tuning and evaluation report
+    their own per-model seconds in metrics.json: one job covers several models.)
     """
     rows = []
     seen = set()
@@ -119,7 +121,7 @@ def collect(metric_files: list[str], reference_files: list[str], expected: list[
         values = flatten(read_json(path))
         for stage, bench in (benchmarks or {}).get(key, {}).items():
             bench, scale = bench if isinstance(bench, tuple) else (bench, 1.0)
-            if Path(bench).is_file():
+            if all(Path(b).is_file() for b in (bench if isinstance(bench, list) else [bench])):
                 for k, v in benchmark_seconds(bench).items():
                     values[f"{stage}_{k}"] = v * scale
         all_metrics.update(values)

@@ -124,3 +124,23 @@ def strategy_params(config: dict, strategy: str) -> dict:
     if strategy == "pretrained":
         return own
     return {**defaults, **own}
+
+
+def figure_choice(config: dict) -> dict:
+    """What the single-material figures show (config key ``figures``; unset keys: the first material, the
+    largest budget, the first seed) and the (strategy, budget) of each model they draw: every strategy at
+    that budget, ``pretrained`` at 0.  Raises ConfigError naming a key whose value is not configured."""
+    opts, materials = config["figures"], list(config["materials"])
+    choice = {
+        "band_material": opts.get("band_material") or materials[0],
+        "imaginary_material": opts.get("imaginary_material") or materials[0],
+        "budget": opts.get("budget") or max(config["budgets"]),
+        "seed": opts["seed"] if opts.get("seed") is not None else config["seeds"][0],
+    }
+    allowed = {"band_material": materials, "imaginary_material": materials, "budget": config["budgets"],
+               "seed": config["seeds"]}
+    for key, value in choice.items():
+        if value not in allowed[key]:
+            raise ConfigError(f"config key figures.{key}: {value!r} is not one of the configured {allowed[key]}")
+    choice["models"] = [(s, 0 if s == "pretrained" else choice["budget"]) for s in config["strategies"]]
+    return choice

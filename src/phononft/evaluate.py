@@ -23,6 +23,7 @@ from ase import Atoms
 from . import compare
 from .io import get_labels, read_extxyz, write_extxyz, write_json
 from .phonons import finite_displacement_phonons, relax, save_phonopy
+from .runlog import cpu_seconds
 from .structures import supercell_matrix
 
 
@@ -171,7 +172,7 @@ def evaluate_model(model: Path, structure: Atoms, reference_yaml: Path, test_fil
                    log: Callable[[str], None] = print) -> dict:
     """A model against the reference: phonon metrics + test-split errors; writes metrics.json et al."""
     out_dir = Path(out_dir)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     ecfg = cfg["evaluate"]
     calc = mace_calculator(model, device=ecfg["device"], dtype=ecfg["dtype"])
     relaxed, phonon, info = run_phonons(structure, calc, cfg, out_dir, log=log)
@@ -187,9 +188,12 @@ def evaluate_model(model: Path, structure: Atoms, reference_yaml: Path, test_fil
     metrics.update(properties_beyond_phonons(structure, relaxed, calc, cfg, out_dir,
                                              reference_modes=reference_modes, log=log))
     metrics["relax_converged"] = info["relax"]["converged"]
-    metrics["eval_seconds"] = time.perf_counter() - t0
+    metrics["eval_seconds"] = metrics["evaluate_wall_seconds"] = time.perf_counter() - t0
+    metrics["evaluate_cpu_seconds"] = cpu_seconds() - c0
     if train_log is not None:
         metrics["train_seconds"] = train_log.get("total_wall_time_s", train_log.get("wall_time_s"))
+        metrics["finetune_wall_seconds"] = metrics["train_seconds"]
+        metrics["finetune_cpu_seconds"] = train_log.get("total_cpu_seconds")
         metrics["trainable_parameters"] = train_log.get("trainable_parameters")
         metrics["total_parameters"] = train_log.get("total_parameters")
         metrics["epochs"] = train_log.get("epochs_run")

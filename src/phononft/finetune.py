@@ -23,12 +23,14 @@ peak memory).
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import time
 from pathlib import Path
 from typing import Callable
 
 from .io import read_extxyz, write_extxyz, write_json
+from .runlog import cpu_seconds
 from .mace_train import base_options, resolve_device, run_mace_train, summarize_epochs
 
 STRATEGIES = ("pretrained", "scratch", "naive", "frozen", "multihead", "lora", "equitrain", "l2sp")
@@ -167,16 +169,21 @@ def finetune(strategy: str, foundation: Path, train_file: Path, valid_file: Path
         raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     if strategy != "scratch":
         check_foundation_elements(Path(foundation), Path(train_file))
     record: dict = {"strategy": strategy, "budget": budget, "seed": seed, "dtype": dtype,
                     "device": resolve_device(device), "params": params}
     if strategy == "pretrained":
         tmp = out_model.with_name(f".{out_model.name}.tmp")
-        shutil.copyfile(foundation, tmp)
+        try:  # the foundation itself: a hard link, not a copy (a MACE-MP model per material and seed)
+            tmp.unlink(missing_ok=True)
+            os.link(foundation, tmp)
+        except OSError:
+            shutil.copyfile(foundation, tmp)
         tmp.replace(out_model)
         record.update(parameter_counts(strategy, foundation, params), epochs_run=0, wall_time_s=0.0,
+                      total_wall_time_s=time.perf_counter() - t0, total_cpu_seconds=cpu_seconds() - c0,
                       seconds_per_epoch=None, peak_memory_mb=None)
         write_json(out_log, record)
         return record
@@ -220,5 +227,6 @@ def finetune(strategy: str, foundation: Path, train_file: Path, valid_file: Path
                        "valid_curve": curves["valid_curve"], "train_loss": curves["train_loss"],
                        "mace_options": opts})
     record["total_wall_time_s"] = time.perf_counter() - t0
+    record["total_cpu_seconds"] = cpu_seconds() - c0  # this process's threads + mace_run_train
     write_json(out_log, record)
     return record
