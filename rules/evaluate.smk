@@ -49,7 +49,7 @@ rule evaluate_model:
         "../scripts/evaluate_model.py"
 
 
-rule evaluate_zero_shot:
+use rule evaluate_model as evaluate_zero_shot with:
     input:
         structure="results/{material}/structure.extxyz",
         models="results/{material}/models/pretrained",
@@ -61,12 +61,7 @@ rule evaluate_zero_shot:
     params:
         settings=config,
         runs=ZERO_SHOT_RUNS,
-    threads: 1
     log:
         "results/logs/evaluate/{material}/pretrained.log",
     benchmark:
         "results/benchmarks/evaluate/{material}/pretrained.tsv"
-    conda:
-        "../envs/mlip.yaml"
-    script:
-        "../scripts/evaluate_model.py"

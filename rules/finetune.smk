@@ -31,7 +31,7 @@ rule finetune:
 
 
 # zero-shot: the foundation itself (a hard link to it, per seed), no training, no GPU
-rule zero_shot:
+use rule finetune as zero_shot with:
     input:
         foundation="results/foundation/model.model",
         train="results/{material}/labelled/train.extxyz",
@@ -44,12 +44,10 @@ rule zero_shot:
         runs=ZERO_SHOT_RUNS,
         device=config["finetune"]["device"],
         dtype=config["finetune"]["dtype"],
-    threads: 1
+    resources:
+        gpu=0,
+        runtime=10,
     log:
         "results/logs/finetune/{material}/pretrained.log",
     benchmark:
         "results/benchmarks/finetune/{material}/pretrained.tsv"
-    conda:
-        "../envs/mlip.yaml"
-    script:
-        "../scripts/finetune.py"

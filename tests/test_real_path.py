@@ -58,6 +58,7 @@ def vasp_config(workdir: Path, **changes) -> dict:
             "kpoint_density": 50,
             "potcar": {"pp_path": str(make_potcars(workdir / "pp"))},
             "retries": 0,
+            "structures_per_job": 2,  # train: one job of two structures; valid, test: one of one
             "resources": {"threads": 1, "mem_mb": 1000, "runtime": 10},
         },
     }
@@ -103,8 +104,10 @@ def vasp_run(tmp_path_factory):
 def test_vasp_labels_one_job_per_structure_equal_emt(vasp_run):
     workdir, _, log = vasp_run
     results = workdir / "results" / "Cu"
-    # 2 + 1 + 1 label jobs, plus the undisplaced and the one displaced phonon supercell of the reference
+    # 2 + 1 + 1 VASP runs (each in its own directory; the two of train in one job), plus the undisplaced and
+    # the one displaced phonon supercell of the reference
     assert calls(log) == 6
+    assert len(read_extxyz(results / "labelled" / "vasp" / "train" / "job0.extxyz")) == 2
     for split, n in (("train", 2), ("valid", 1), ("test", 1)):
         rattled = read_extxyz(results / "rattled" / f"{split}.extxyz")
         labelled = read_extxyz(results / "labelled" / f"{split}.extxyz")
@@ -122,17 +125,16 @@ def test_vasp_labels_one_job_per_structure_equal_emt(vasp_run):
 
 
 def test_rerun_reuses_finished_vasp_runs(vasp_run):
-    """A lost job output (or any rerun of label_vasp) finds the finished VASP run in its directory."""
+    """A lost job output (or any rerun of label_vasp) finds the finished VASP runs in their directories."""
     workdir, config, log = vasp_run
     before = calls(log)
-    job = workdir / "results" / "Cu" / "labelled" / "vasp" / "train" / "0"
-    (job / "labelled.extxyz").unlink()
-    target = str((job / "labelled.extxyz").relative_to(workdir))
-    res = run(workdir, config, [target, *LABELS], env={"FAKE_VASP_LOG": str(log)})
+    output = workdir / "results" / "Cu" / "labelled" / "vasp" / "train" / "job0.extxyz"
+    output.unlink()
+    res = run(workdir, config, [str(output.relative_to(workdir)), *LABELS], env={"FAKE_VASP_LOG": str(log)})
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     assert "label_vasp" in res.stdout + res.stderr  # the job did run again ...
     assert calls(log) == before  # ... but VASP did not
-    assert (job / "labelled.extxyz").is_file()
+    assert len(read_extxyz(output)) == 2
     job_log = (workdir / "results" / "logs" / "label_vasp" / "Cu" / "train_0.log").read_text()
     assert "finished run found, reusing it" in job_log
 

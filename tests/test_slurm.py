@@ -382,12 +382,11 @@ def test_installed_profiles_answer_the_bare_names(tmp_path):
     assert res.returncode == 0, out[-4000:]
     # "Using profile slurm ..." or, with the workflow profile profiles/default, "Using profiles slurm and ..."
     assert re.search(r"Using profiles? slurm\b", out), out[-2000:]
-    jobs = re.findall(r"rule finetune:\n(.*?)\n\n", out, re.S)
-    assert jobs
-    for job in jobs:
-        strategy = re.search(r"wildcards: .*strategy=(\w+)", job).group(1)
-        gpu = re.search(r"gpu=(\d+)", job).group(1)
-        assert gpu == ("0" if strategy == "pretrained" else "1"), job
+    for rule, gpus in (("finetune", "1"), ("zero_shot", "0")):  # the zero-shot models train nothing
+        jobs = re.findall(rf"rule {rule}:\n(.*?)\n\n", out, re.S)
+        assert jobs, rule
+        for job in jobs:
+            assert re.search(r"gpu=(\d+)", job).group(1) == gpus, job
     res = subprocess.run(
         [sys.executable, "-m", "snakemake", "--profile", "local", "-n", "--directory", str(work),
          "--configfile", str(cfg)],
@@ -480,7 +479,8 @@ def test_workflow_runs_through_sbatch(cluster, tmp_path):
         assert list((slurm_logs / rule).rglob("*.log")), rule
     # the profile's groups: structures+rattle, reference, evaluations and the summary ran as group jobs
     assert any(k.startswith("group_") for k in kinds), kinds
-    assert not {"rule_structures", "rule_rattle", "rule_evaluate_model", "rule_aggregate"} & kinds, kinds
+    assert not {"rule_structures", "rule_rattle", "rule_evaluate_model", "rule_evaluate_zero_shot",
+                "rule_aggregate"} & kinds, kinds
     n_jobs = len(jobids)
     # 1 prep group + 3 label + foundation + 2 finetune + reference + evaluate group + summary group
     assert n_jobs <= 12, n_jobs

@@ -407,3 +407,12 @@ def test_overflowed_numbers_are_a_vasp_error(fake):
     path.write_text(text[: first_v + 3] + "  ************  0.0 0.0 " + text[text.index("</v>", first_v) :])
     with pytest.raises(VaspError, match="unreadable value"):
         parse_vasprun(path)
+
+
+def test_batch_indices_split_a_series_into_jobs():
+    from phononft.vasp_jobs import batch_indices
+
+    assert [list(batch_indices(k, 5, 12)) for k in range(3)] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11]]
+    assert list(batch_indices(3, 1, 4)) == [3]
+    with pytest.raises(IndexError, match="past the split's 12 structures"):
+        batch_indices(3, 5, 12)
