@@ -138,9 +138,13 @@ def rule_blocks(text: str):
     """(rule name, block text) of every `rule NAME:` / `checkpoint NAME:` of a rule file, nested or not.
 
     An anonymous `rule:` (made in a loop) is named by its `name:` directive; an f-string name such as
-    f"download_{_name}" is returned as a pattern, `download_*`.
+    f"download_{_name}" is returned as a pattern, `download_*`.  A `use rule PARENT as NAME with:` gets its
+    own directives followed by those of PARENT (of the same file), which it inherits.
     """
-    heads = list(re.finditer(r"^(?P<indent>[ \t]*)(?:rule|checkpoint)\b[ \t]*(?P<name>\w+)?[ \t]*:", text, re.M))
+    heads = list(re.finditer(r"^(?P<indent>[ \t]*)(?:(?:rule|checkpoint)\b[ \t]*(?P<name>\w+)?"
+                             r"|use[ \t]+rule[ \t]+(?P<parent>\w+)[ \t]+as[ \t]+(?P<child>\w+)[ \t]+with)[ \t]*:",
+                             text, re.M))
+    blocks, parents = {}, {}
     for i, m in enumerate(heads):
         end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
         block = text[m.end():end]
@@ -151,11 +155,18 @@ def rule_blocks(text: str):
                 break
             lines.append(line)
         block = "\n".join(lines)
-        name = m["name"]
-        if name is None:
+        name = m["name"] or m["child"]
+        if m["child"]:
+            parents[name] = m["parent"]
+        elif name is None:
             n = re.search(r"^[ \t]+name:[ \t]*\n?[ \t]*f?[\"']([^\"']+)[\"']", block, re.M)
             assert n, f"anonymous rule without a name: directive:\n{block[:300]}"
             name = re.sub(r"\{[^}]*\}", "*", n.group(1))
+        blocks[name] = block
+    for name, block in blocks.items():
+        if name in parents:
+            assert parents[name] in blocks, f"use rule {parents[name]} as {name}: no rule {parents[name]} in this file"
+            block = block + "\n" + blocks[parents[name]]
         yield name, block
 
 
