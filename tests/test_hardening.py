@@ -57,6 +57,22 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
 
 
+def test_json_outputs_are_strict_json(tmp_path):
+    """NaN or infinite values (numpy's or Python's) are written as null, which jq and JavaScript read."""
+    import json
+
+    from phononft.io import write_json
+
+    write_json(tmp_path / "m.json", {"a": np.float64("nan"), "b": float("inf"), "c": np.float32(1.5),
+                                     "d": [np.nan, 2.0]})
+
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    data = json.loads((tmp_path / "m.json").read_text(), parse_constant=refuse)
+    assert data == {"a": None, "b": None, "c": 1.5, "d": [None, 2.0]}
+
+
 def test_element_unknown_to_the_foundation(foundation, tmp_path):
     images = make_split(bulk("Ni", "fcc", a=3.52, cubic=True), "train", 2, seed=0, supercell_min_length=5.0)
     write_extxyz(tmp_path / "ni.extxyz", label_structures(images, make_calculator(), log=lambda s: None))

@@ -12,33 +12,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 
-def _jsonable(value):
-    """Plain JSON types; NaN/inf become null."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return _jsonable(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def write_json_atomic(data, path: str | os.PathLike) -> Path:
     """Write ``data`` as JSON to ``path`` atomically (:func:`phononft.io.atomic_path`), NaN/inf as null."""
-    from .io import atomic_path
+    from .io import _to_jsonable, atomic_path
 
     path = Path(path)
     with atomic_path(path, suffix="") as tmp, open(tmp, "w") as fh:
-        json.dump(_jsonable(data), fh, indent=2)
+        json.dump(_to_jsonable(data), fh, indent=2)
         fh.write("\n")
         fh.flush()
         os.fsync(fh.fileno())
@@ -47,6 +33,7 @@ def write_json_atomic(data, path: str | os.PathLike) -> Path:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from phononft.compare import PhononLoadError, load_phonopy, phonon_metrics
+    from phononft.io import _to_jsonable
 
     try:
         reference = load_phonopy(args.reference, symprec=args.symprec)
@@ -62,7 +49,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     metrics = {"reference": str(args.reference), "model": str(args.model), **metrics}
     if args.json is not None:
         write_json_atomic(metrics, args.json)
-    print(json.dumps(_jsonable(metrics), indent=2))
+    print(json.dumps(_to_jsonable(metrics), indent=2))
     return 0
 
 

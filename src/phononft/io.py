@@ -40,6 +40,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 
 
 def _to_jsonable(obj: Any) -> Any:
+    """Plain JSON types (numpy scalars and arrays converted); NaN and infinities become null."""
     if isinstance(obj, dict):
         return {str(k): _to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -47,7 +48,7 @@ def _to_jsonable(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return _to_jsonable(obj.tolist())
     if isinstance(obj, (np.floating,)):
-        return float(obj)
+        return _to_jsonable(float(obj))
     if isinstance(obj, (np.integer,)):
         return int(obj)
     if isinstance(obj, (np.bool_,)):
@@ -55,7 +56,7 @@ def _to_jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     if isinstance(obj, float) and not np.isfinite(obj):
-        return None if np.isnan(obj) else obj
+        return None  # strict JSON (jq, JavaScript): NaN and infinities become null
     return obj
 
 
