@@ -7,7 +7,7 @@ import torch
 
 from phononft.evaluate import evaluate_model
 from phononft.io import read_extxyz, read_json
-from phononft.runlog import code_fingerprint, file_fingerprint, reuse_or_run, rule_logger, run_models
+from phononft.runlog import code_fingerprint, file_fingerprint, model_folder, reuse_or_run, rule_logger, run_models
 
 log = rule_logger(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
@@ -21,9 +21,9 @@ NAMES = ("metrics.json", "phonopy.yaml", "bands.json", "thermal.json", "surface.
 
 def evaluate(run):
     budget, seed = run
-    trained = Path(i.models) / f"n{budget}" / f"s{seed}"
+    trained, _ = model_folder(i.models, budget, seed)
     model, record = trained / "model.model", trained / "train.json"
-    folder = job / f"n{budget}" / f"s{seed}"
+    folder, store = model_folder(job, budget, seed)
     key = {**common, "model": file_fingerprint(model), "record": file_fingerprint(record)}
 
     def evaluate_one():
@@ -31,7 +31,6 @@ def evaluate(run):
         evaluate_model(model, structure, Path(i.reference), Path(i.test), p.settings, folder,
                        train_log=read_json(record), reference_modes=modes, log=log)
 
-    store = Path("results", material, ".finished", "eval", strategy, f"n{budget}", f"s{seed}")
     reuse_or_run([folder / name for name in NAMES], key, evaluate_one, store=store, log=log)
 
 

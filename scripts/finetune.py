@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from phononft.finetune import finetune
-from phononft.runlog import code_fingerprint, file_fingerprint, reuse_or_run, rule_logger, run_models
+from phononft.runlog import code_fingerprint, file_fingerprint, model_folder, reuse_or_run, rule_logger, run_models
 
 log = rule_logger(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
@@ -22,7 +22,7 @@ common = {"strategy": strategy, "settings": p.settings, "device": p.device, "dty
 
 def train(run):
     budget, seed = run
-    folder = job / f"n{budget}" / f"s{seed}"
+    folder, store = model_folder(job, budget, seed)
     model, record_file = folder / "model.model", folder / "train.json"
 
     def fit():
@@ -33,7 +33,6 @@ def train(run):
         log(f"{strategy} n={budget} seed {seed}: {record.get('epochs_run')} epochs, "
             f"{record.get('trainable_parameters')}/{record.get('total_parameters')} parameters trained")
 
-    store = Path("results", material, ".finished", "models", strategy, f"n{budget}", f"s{seed}")
     reuse_or_run([model, record_file], {**common, "budget": budget, "seed": seed}, fit, store=store, log=log)
 
 

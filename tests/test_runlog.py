@@ -77,3 +77,13 @@ def test_file_fingerprint_follows_content(tmp_path):
     b.write_text("y")
     assert file_fingerprint(a) != file_fingerprint(b)
     assert file_fingerprint(a, hash_limit=0).startswith("size=1,")  # big files: size and mtime
+
+
+def test_model_folder_and_its_store_outside_the_job_output():
+    from pathlib import Path
+
+    from phononft.runlog import model_folder
+
+    folder, store = model_folder("results/Cu/eval/naive", 10, 2)
+    assert folder == Path("results/Cu/eval/naive/n10/s2")
+    assert store == Path("results/Cu/.finished/eval/naive/n10/s2")

@@ -23,13 +23,12 @@ peak memory).
 from __future__ import annotations
 
 import copy
-import os
 import shutil
 import time
 from pathlib import Path
 from typing import Callable
 
-from .io import read_extxyz, write_extxyz, write_json
+from .io import link_or_copy, read_extxyz, write_extxyz, write_json
 from .runlog import cpu_seconds
 from .mace_train import base_options, resolve_device, run_mace_train, summarize_epochs
 
@@ -175,13 +174,7 @@ def finetune(strategy: str, foundation: Path, train_file: Path, valid_file: Path
     record: dict = {"strategy": strategy, "budget": budget, "seed": seed, "dtype": dtype,
                     "device": resolve_device(device), "params": params}
     if strategy == "pretrained":
-        tmp = out_model.with_name(f".{out_model.name}.tmp")
-        try:  # the foundation itself: a hard link, not a copy (a MACE-MP model per material and seed)
-            tmp.unlink(missing_ok=True)
-            os.link(foundation, tmp)
-        except OSError:
-            shutil.copyfile(foundation, tmp)
-        tmp.replace(out_model)
+        link_or_copy(foundation, out_model)  # the foundation itself (a MACE-MP model per material and seed)
         record.update(parameter_counts(strategy, foundation, params), epochs_run=0, wall_time_s=0.0,
                       total_wall_time_s=time.perf_counter() - t0, total_cpu_seconds=cpu_seconds() - c0,
                       seconds_per_epoch=None, peak_memory_mb=None)

@@ -39,6 +39,18 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
             tmp.unlink()
 
 
+def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Put ``src`` at ``dst`` atomically: a hard link (no extra disk) where the file system allows, else a copy."""
+    import shutil
+
+    with atomic_path(dst) as tmp:
+        tmp.unlink()
+        try:
+            os.link(src, tmp)
+        except OSError:  # another file system, or links not allowed
+            shutil.copyfile(src, tmp)
+
+
 def _to_jsonable(obj: Any) -> Any:
     """Plain JSON types (numpy scalars and arrays converted); NaN and infinities become null."""
     if isinstance(obj, dict):

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .io import link_or_copy
+
 
 def rule_logger(log_path: str | Path | None, name: str = "phononft") -> Callable[[str], None]:
     """Return ``log(msg)`` writing to ``log_path`` (and stderr); Python warnings and logging go there too."""
@@ -33,7 +35,6 @@ def rule_logger(log_path: str | Path | None, name: str = "phononft") -> Callable
         logger.info(f"[{time.perf_counter() - t0:8.1f} s] {msg}")
 
     return log
-
 
 
 def cpu_seconds() -> float:
@@ -83,17 +84,13 @@ def file_fingerprint(path: str | Path, *, hash_limit: int = 256 * 2**20) -> str:
     return h.hexdigest()
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    import os
-    import shutil
-
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:  # another file system, or links not allowed
-        shutil.copyfile(src, tmp)
-    tmp.replace(dst)
+def model_folder(job: str | Path, budget: int, seed: int) -> tuple[Path, Path]:
+    """One model of a finetune/evaluate job whose folder is ``results/<m>/<stage>/<strategy>``: its folder
+    ``n<budget>/s<seed>`` there, and the folder where :func:`reuse_or_run` keeps it,
+    ``results/<m>/.finished/<stage>/<strategy>/n<budget>/s<seed>`` (outside the job's directory output)."""
+    job = Path(job)
+    model = Path(f"n{budget}", f"s{seed}")
+    return job / model, job.parent.parent / ".finished" / job.parent.name / job.name / model
 
 
 def reuse_or_run(outputs: Sequence[str | Path], key: dict, run: Callable[[], object], *, store: str | Path,
@@ -113,18 +110,14 @@ def reuse_or_run(outputs: Sequence[str | Path], key: dict, run: Callable[[], obj
     kept = [store / o.name for o in outputs]
     if key_file.is_file() and key_file.read_text() == text and all(f.is_file() for f in kept):
         for f, o in zip(kept, outputs):
-            o.parent.mkdir(parents=True, exist_ok=True)
-            _link_or_copy(f, o)
+            link_or_copy(f, o)
         log(f"{outputs[0].parent}: finished by an earlier run with the same settings and inputs, reused "
             f"(kept in {store})")
         return False
     shutil.rmtree(store, ignore_errors=True)
     run()
-    for o in outputs:
-        o.parent.mkdir(parents=True, exist_ok=True)
-    store.mkdir(parents=True, exist_ok=True)
     for o, f in zip(outputs, kept):
-        _link_or_copy(o, f)
+        link_or_copy(o, f)
     tmp = store / ".key.json.tmp"
     tmp.write_text(text)
     tmp.replace(key_file)  # written last: a half-kept folder is never taken for a finished one
