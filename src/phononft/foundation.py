@@ -127,7 +127,8 @@ def pretrain_from_config(cfg: dict, model: Path, replay: Path, valid: Path, work
 
 
 def use_existing(model: Path, out_model: Path) -> None:
-    """Real world: link (or copy) a local foundation model file into the results tree."""
+    """Real world: copy a local foundation model file into the results tree (a copy, not a link: Snakemake
+    touches its output files, which would change the mtime of the user's own file through a link)."""
     model, out_model = Path(model), Path(out_model)  # the Snakemake adapter passes strings
     if not model.is_file():
         raise FileNotFoundError(f"foundation.model: {model} does not exist (download it once on a machine "
