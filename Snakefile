@@ -1,5 +1,6 @@
 # phononft: fine-tuning MACE foundation models for phonon and thermal properties.
-# A thin entry point: configuration, validation, the rule files of each stage, and the final target.
+# A thin entry point: configuration, the rule files of each stage (one per stage, in the order of the data
+# flow), and the final target.  Where each stage lives: CONTRIBUTING.md.
 import os
 
 from snakemake.utils import min_version
@@ -15,20 +16,21 @@ if not workflow.config_settings.configfiles:
 
 
 include: "rules/common.smk"
+include: "rules/download.smk"
 include: "rules/structures.smk"
 include: "rules/rattle.smk"
 include: "rules/label.smk"
 include: "rules/foundation.smk"
 include: "rules/finetune.smk"
+include: "rules/reference.smk"
 include: "rules/evaluate.smk"
-include: "rules/aggregate.smk"
-include: "rules/resources.smk"
+include: "rules/summary.smk"
 include: "rules/figures.smk"
 
 
 rule all:
     input:
-        "results/summary/metrics.csv",
+        layout.summary(),
         figure_targets(),
     default_target: True
 

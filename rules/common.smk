@@ -1,11 +1,14 @@
-# Shared set-up: make the package importable, validate the config, constrain wildcards, list targets.
+# Shared set-up: make the package importable, validate the config (defaults filled in from the schema, the
+# only place that holds them), check what can be checked before any job, constrain wildcards.
+import json
 import os
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
-from phononft.config import ConfigError, figure_choice, model_runs, strategy_params, validate_config
-
+from phononft import layout
+from phononft.checks import check_inputs, force_sets_beside
+from phononft.config import ConfigError, model_runs, resolve_material_paths, strategy_params, validate_config
 from phononft.locks import clear_stale_locks
 
 # a run killed with SIGKILL leaves Snakemake's lock behind: resume with the same command
@@ -14,19 +17,26 @@ if workflow.is_main_process and clear_stale_locks("."):
 
 try:
     validate_config(config)
+    # relative file / reference_phonopy paths: the working directory's, else the repository root's
+    resolve_material_paths(config["materials"], workflow.basedir)
+    if workflow.is_main_process:  # structure files, precomputed references, elements of the foundation file
+        check_inputs(config)
 except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
 MATERIALS = list(config["materials"])
-SPLITS = ["train", "valid", "test"]
 SEEDS = config["seeds"]
-# One finetune (evaluate_model) job covers every budget and seed of a material x strategy, and its output is
-# that folder (a directory output): the paper matrix (8772 models, ~60,000 files) stays a DAG of ~2,500 jobs
-# and ~5,000 files that Snakemake builds in seconds, still hundreds of jobs wide (more than the GPUs of any
-# cluster share), and a job's start-up (imports, foundation, CUDA) serves many models.  The zero-shot "pretrained" models (budget 0) get rules of their own (zero_shot, evaluate_zero_shot).
+# One finetune (evaluate) job covers every budget and seed of a material x strategy, and its output is that
+# folder (a directory output): the paper matrix (8772 models, ~60,000 files) stays a DAG of ~2,500 jobs and
+# ~5,000 files that Snakemake builds in seconds, still hundreds of jobs wide, and a job's start-up (imports,
+# foundation, CUDA) serves many models.  The zero-shot "pretrained" models (budget 0) get rules of their own
+# (zero_shot, evaluate_zero_shot).
 TRAINED_STRATEGIES = [s for s in config["strategies"] if s != "pretrained"]
 TRAINED_RUNS = [(b, s) for b in config["budgets"] for s in SEEDS]  # (budget, seed) of one job's models
 ZERO_SHOT_RUNS = [(0, s) for s in SEEDS]
+# structures per split: the training series is as long as the largest budget (budgets are its prefixes)
+N_STRUCTURES = {"train": max(config["budgets"]), "valid": config["rattle"]["n_valid"],
+                "test": config["rattle"]["n_test"]}
 
 
 wildcard_constraints:
@@ -37,78 +47,124 @@ wildcard_constraints:
     split="train|valid|test",
 
 
-def job_dir(stage, material, strategy):
-    """Folder of one finetune/evaluate job (a Snakemake directory output): results/{material}/<stage>/<strategy>,
-    holding n<budget>/s<seed>/ of every model of the job."""
-    return f"results/{material}/{stage}/{strategy}"
+def material_spec(wildcards):
+    """What a material's structure depends on: its own entry of `materials` (never the whole config)."""
+    return config["materials"][wildcards.material]
 
 
-def model_dir(material, strategy, budget, seed):
-    return f"results/{material}/models/{strategy}/n{budget}/s{seed}"
-
-
-def eval_dir(material, strategy, budget, seed):
-    return f"results/{material}/eval/{strategy}/n{budget}/s{seed}"
+def all_evaluation_jobs():
+    return [layout.job("evaluate", m, s) for m in MATERIALS for s in config["strategies"]]
 
 
 def all_model_metrics():
-    return [f"{eval_dir(*run)}/metrics.json" for run in model_runs(config)]
-
-
-def all_eval_jobs():
-    return [job_dir("eval", m, s) for m in MATERIALS for s in config["strategies"]]
+    return [layout.evaluation(*run, "metrics.json") for run in model_runs(config)]
 
 
 def reference_metrics():
-    return [f"results/{m}/eval/reference/metrics.json" for m in MATERIALS]
+    return [layout.reference(m, "metrics.json") for m in MATERIALS]
 
 
-def foundation_replay():
-    """Replay data of multihead fine-tuning: the configured file or the demo's own pretraining set."""
-    if config["foundation"].get("model"):
-        return config["foundation"].get("replay") or []
-    return "results/foundation/pretrain_train.extxyz"
+def partial_summary_on_error():
+    """Called by onerror: a tidy table and figures of what finished, failed models marked missing."""
+    from phononft.figures import draw_partial_figures
+    from phononft.summary import write_partial_table
+
+    try:
+        table = write_partial_table(model_runs(config))
+        if table is not None:
+            draw_partial_figures(table, max(config["budgets"]))
+    except Exception as exc:  # never mask the original failure
+        print(f"phononft: no partial summary ({exc})", file=sys.stderr)
+        return
+    if table is not None:
+        print(f"phononft: some jobs failed; what finished is in {table} (failed entries marked 'missing') "
+              f"and {os.path.dirname(layout.figure('x', partial=True))}/", file=sys.stderr)
 
 
+# ---- label ---------------------------------------------------------------------------------------------
+LABELLER = config["labeller"]["type"]
+VASP = config["labeller"]["vasp"]
+VASP_RESOURCES = VASP["resources"]
+# what labels depend on (never the resources of the jobs): the calculator, or VASP's input settings
+LABEL_SETTINGS = (
+    {"type": "vasp"} if LABELLER == "vasp" else {"type": LABELLER, "mock": config["labeller"]["mock"]}
+)
+VASP_SETTINGS = {k: VASP[k] for k in ("incar", "kpoint_density", "potcar", "retries", "timeout")}
+# VASP: the structures of a split go to jobs of `structures_per_job` (default 1; the paper matrix uses more,
+# so that it stays a DAG of a few thousand jobs); each structure keeps its own job directory
+STRUCTURES_PER_JOB = VASP["structures_per_job"]
+VASP_LABEL_JOBS = {split: range(-(-n // STRUCTURES_PER_JOB)) for split, n in N_STRUCTURES.items()}
+
+
+def label_inputs(wildcards):
+    rattled = layout.rattled(wildcards.material, wildcards.split)
+    if LABELLER != "vasp":
+        return {"rattled": rattled}
+    jobs = VASP_LABEL_JOBS[wildcards.split]
+    return {"rattled": rattled,
+            "labelled": [layout.vasp_label_batch(wildcards.material, wildcards.split, k) for k in jobs]}
+
+
+def label_benchmarks():
+    """Per material, the benchmark files of the jobs that labelled its training series (VASP: the label_vasp
+    jobs; mock: the label job)."""
+    if LABELLER == "vasp":
+        return {m: [layout.benchmark("label_vasp", f"{m}/train_{k}") for k in VASP_LABEL_JOBS["train"]]
+                for m in MATERIALS}
+    return {m: [layout.benchmark("label", f"{m}_train")] for m in MATERIALS}
+
+
+# ---- reference -----------------------------------------------------------------------------------------
+# what the reference depends on: the labeller's settings, the phonon and evaluation settings (never another
+# seed, budget or strategy)
+REFERENCE_SETTINGS = {
+    "labeller": LABEL_SETTINGS,
+    "phonons": config["phonons"],
+    "evaluate": {k: v for k, v in config["evaluate"].items() if k not in ("device", "dtype")},  # models' only
+}
+
+
+def reference_inputs(wildcards):
+    """The reference's inputs: a precomputed phonopy file, VASP-labelled displacements, or the structure."""
+    spec = config["materials"][wildcards.material]
+    if "reference_phonopy" in spec:
+        force_sets = force_sets_beside(spec["reference_phonopy"])
+        return {"precomputed": spec["reference_phonopy"], "force_sets": [str(force_sets)] if force_sets else []}
+    if LABELLER == "vasp":
+        disp = checkpoints.reference_displacements.get(material=wildcards.material).output
+        with open(disp.summary) as fh:
+            n = json.load(fh)["n_displacements"]
+        labelled = [layout.reference(wildcards.material, f"vasp/{k}/labelled.extxyz") for k in range(1, n + 1)]
+        perfect = layout.reference(wildcards.material, "vasp/0/labelled.extxyz")
+        return {"displacements": disp.disp, "labelled": labelled,
+                "perfect": [perfect] if VASP["subtract_residual_forces"] else []}
+    return {"structure": layout.structure(wildcards.material)}
+
+
+# ---- finetune ------------------------------------------------------------------------------------------
+def replay_data(wildcards):
+    """Replay data of multihead fine-tuning: the configured file or the demo foundation's own pretraining set."""
+    if wildcards.strategy != "multihead":
+        return []
+    if config["foundation"]["model"]:
+        return config["foundation"]["replay"] or []
+    return layout.foundation("pretrain_train.extxyz")
+
+
+# ---- figures -------------------------------------------------------------------------------------------
 def eval_jobs(material):
-    """The evaluation folders (one job each) of a figure's models (rules/figures.smk)."""
-    return [job_dir("eval", material, s) for s in config["strategies"]]
+    """The evaluation folders (one job each) of a figure's models."""
+    return [layout.job("evaluate", material, s) for s in config["strategies"]]
 
 
 def figure_model_files(material, name):
     """``name`` (bands.json, surface.json) of each figure model: every strategy at the figure budget and seed."""
-    # FIGURE_CHOICE, FIGURE_SEED: rules/figures.smk
-    return [f"{eval_dir(material, s, b, FIGURE_SEED)}/{name}" for s, b in FIGURE_CHOICE["models"]]
+    return [layout.evaluation(material, s, b, FIGURE_SEED, name) for s, b in FIGURE_CHOICE["models"]]
 
 
 def figure_targets():
-    """Every figure of the study (rules/figures.smk), PNG and PDF."""
-    names = [
-        "fig01_overview",
-        "fig02_dataset",
-        "fig03_property_deviation",
-        "fig04_band_section",
-        "fig05_imaginary_modes",
-        "fig06_cost",
-        "fig07_element_heatmap",
-        "fig08_validation_errors",
-        "fig09_thermal_deviation",
-        "fig10_band_grid",
-        "fig11_validation_per_material",
-        "budget_curves",
-    ]
-    return expand("results/figures/{name}.{ext}", name=names, ext=["png", "pdf"])
-
-
-def partial_summary_on_error():
-    """Called by onerror: a tidy table and figure of what finished, failed models marked missing."""
-    from phononft.aggregate import write_partial_summary
-
-    try:
-        out = write_partial_summary(model_runs(config))
-    except Exception as exc:  # never mask the original failure
-        print(f"phononft: no partial summary ({exc})", file=sys.stderr)
-        return
-    if out is not None:
-        print(f"phononft: some jobs failed; what finished is in {out} (failed entries marked 'missing') "
-              "and results/figures/partial/", file=sys.stderr)
+    """Every figure of the study, PNG and PDF."""
+    names = ["fig01_overview", "fig02_dataset", "fig03_property_deviation", "fig04_band_section",
+             "fig05_imaginary_modes", "fig06_cost", "fig07_element_heatmap", "fig08_validation_errors",
+             "fig09_thermal_deviation", "fig10_band_grid", "fig11_validation_per_material", "budget_curves"]
+    return [layout.figure(n, ext) for n in names for ext in ("png", "pdf")]

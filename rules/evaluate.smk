@@ -1,67 +1,48 @@
-rule evaluate_reference:
-    input:
-        unpack(reference_inputs),
-    output:
-        metrics="results/{material}/eval/reference/metrics.json",
-        phonopy="results/{material}/eval/reference/phonopy.yaml",
-        bands="results/{material}/eval/reference/bands.json",
-        thermal="results/{material}/eval/reference/thermal.json",
-        surface="results/{material}/eval/reference/surface.json",
-        modes="results/{material}/eval/reference/modes.json",
-    params:
-        labeller=config["labeller"],
-        settings=config,
-    log:
-        "results/logs/evaluate/{material}_reference.log",
-    benchmark:
-        "results/benchmarks/evaluate/{material}_reference.tsv"
-    conda:
-        "../envs/phonons.yaml"
-    script:
-        "../scripts/evaluate_reference.py"
-
-
-# One job evaluates every budget x seed of a material x strategy into its folder
-# results/{material}/eval/{strategy}/n{budget}/s{seed}/ (metrics.json, phonopy.yaml, bands.json, thermal.json,
+# Evaluate: one job evaluates every budget x seed of a material x strategy against the reference into its
+# folder evaluate/<strategy>/n<N>/s<seed>/ (metrics.json, phonopy.yaml, bands.json, thermal.json,
 # surface.json); rules/common.smk says why.  The zero-shot models have a rule of their own.
-rule evaluate_model:
+# What an evaluation depends on: the phonon and evaluation settings (never the figures or other materials).
+EVALUATE_SETTINGS = {"phonons": config["phonons"], "evaluate": config["evaluate"]}
+
+
+rule evaluate:
     input:
-        structure="results/{material}/structure.extxyz",
-        models="results/{material}/models/{strategy}",
-        reference="results/{material}/eval/reference/phonopy.yaml",
-        modes="results/{material}/eval/reference/modes.json",
-        test="results/{material}/labelled/test.extxyz",
+        structure=layout.structure("{material}"),
+        models=layout.job("finetune", "{material}", "{strategy}"),
+        reference=layout.reference("{material}", "phonopy.yaml"),
+        modes=layout.reference("{material}", "modes.json"),
+        test=layout.labelled("{material}", "test"),
     output:
-        directory("results/{material}/eval/{strategy}"),
+        directory(layout.job("evaluate", "{material}", "{strategy}")),
     wildcard_constraints:
         strategy="|".join(TRAINED_STRATEGIES) or "(?!)",
     params:
-        settings=config,
+        settings=EVALUATE_SETTINGS,
         runs=TRAINED_RUNS,
     threads: 1
     log:
-        "results/logs/evaluate/{material}/{strategy}.log",
+        layout.log("evaluate", "{material}/{strategy}"),
     benchmark:
-        "results/benchmarks/evaluate/{material}/{strategy}.tsv"
+        layout.benchmark("evaluate", "{material}/{strategy}")
     conda:
         "../envs/mlip.yaml"
     script:
-        "../scripts/evaluate_model.py"
+        "../scripts/evaluate.py"
 
 
-use rule evaluate_model as evaluate_zero_shot with:
+use rule evaluate as evaluate_zero_shot with:
     input:
-        structure="results/{material}/structure.extxyz",
-        models="results/{material}/models/pretrained",
-        reference="results/{material}/eval/reference/phonopy.yaml",
-        modes="results/{material}/eval/reference/modes.json",
-        test="results/{material}/labelled/test.extxyz",
+        structure=layout.structure("{material}"),
+        models=layout.job("finetune", "{material}", "pretrained"),
+        reference=layout.reference("{material}", "phonopy.yaml"),
+        modes=layout.reference("{material}", "modes.json"),
+        test=layout.labelled("{material}", "test"),
     output:
-        directory("results/{material}/eval/pretrained"),
+        directory(layout.job("evaluate", "{material}", "pretrained")),
     params:
-        settings=config,
+        settings=EVALUATE_SETTINGS,
         runs=ZERO_SHOT_RUNS,
     log:
-        "results/logs/evaluate/{material}/pretrained.log",
+        layout.log("evaluate", "{material}/pretrained"),
     benchmark:
-        "results/benchmarks/evaluate/{material}/pretrained.tsv"
+        layout.benchmark("evaluate", "{material}/pretrained")

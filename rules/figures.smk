@@ -7,6 +7,8 @@
 # there is a param.
 import glob
 
+from phononft.config import figure_choice
+
 FIGURE_OPTIONS = config["figures"]
 try:
     FIGURE_CHOICE = figure_choice(config)  # the models of the band / surface figures: phononft.config
@@ -15,7 +17,7 @@ except ConfigError as exc:
 FIGURE_BUDGET, FIGURE_SEED = FIGURE_CHOICE["budget"], FIGURE_CHOICE["seed"]
 FIGURE_BAND_MATERIAL = FIGURE_CHOICE["band_material"]
 FIGURE_IMAGINARY_MATERIAL = FIGURE_CHOICE["imaginary_material"]
-FIGURE_TABLE = "results/summary/metrics.csv"
+FIGURE_TABLE = layout.summary()
 
 
 # the HTML report: snakemake --report results/report.html
@@ -61,7 +63,7 @@ rule fig01_overview:
 
 rule fig02_dataset:
     input:
-        expand("results/{material}/structure.json", material=MATERIALS),
+        [layout.structure(m, "json") for m in MATERIALS],
     output:
         png=report("results/figures/fig02_dataset.png", caption="../report/fig02.rst", category="Figures"),
         pdf="results/figures/fig02_dataset.pdf",
@@ -95,7 +97,7 @@ rule fig03_property_deviation:
 
 rule fig04_band_section:
     input:
-        reference=f"results/{FIGURE_BAND_MATERIAL}/eval/reference/bands.json",
+        reference=layout.reference(FIGURE_BAND_MATERIAL, "bands.json"),
         models=eval_jobs(FIGURE_BAND_MATERIAL),
     output:
         png=report("results/figures/fig04_band_section.png", caption="../report/fig04.rst", category="Figures"),
@@ -117,8 +119,8 @@ rule fig04_band_section:
 
 rule fig05_imaginary_modes:
     input:
-        reference_bands=f"results/{FIGURE_IMAGINARY_MATERIAL}/eval/reference/bands.json",
-        reference_surface=f"results/{FIGURE_IMAGINARY_MATERIAL}/eval/reference/surface.json",
+        reference_bands=layout.reference(FIGURE_IMAGINARY_MATERIAL, "bands.json"),
+        reference_surface=layout.reference(FIGURE_IMAGINARY_MATERIAL, "surface.json"),
         models=eval_jobs(FIGURE_IMAGINARY_MATERIAL),
     output:
         png=report(
@@ -159,7 +161,7 @@ rule fig06_cost:
 
 rule fig07_element_heatmap:
     input:
-        expand("results/{material}/structure.json", material=MATERIALS),
+        [layout.structure(m, "json") for m in MATERIALS],
     output:
         png=report(
             "results/figures/fig07_element_heatmap.png", caption="../report/fig07.rst", category="Figures"
@@ -208,7 +210,7 @@ rule fig09_thermal_deviation:
 rule fig10_band_grid:
     input:
         table=FIGURE_TABLE,
-        reference=f"results/{FIGURE_BAND_MATERIAL}/eval/reference/bands.json",
+        reference=layout.reference(FIGURE_BAND_MATERIAL, "bands.json"),
         models=eval_jobs(FIGURE_BAND_MATERIAL),
     output:
         png=report("results/figures/fig10_band_grid.png", caption="../report/fig10.rst", category="Figures"),

@@ -1,14 +1,15 @@
-# Fine-tuning: one job trains every budget x seed of a material x strategy into its folder
-# results/{material}/models/{strategy}/n{budget}/s{seed}/ (rules/common.smk says why); a model finished by an
-# earlier, failed run of the job is reused, not retrained (results/{material}/.finished/, phononft.runlog).
+# Finetune: one job trains every budget x seed of a material x strategy into its folder
+# finetune/<strategy>/n<N>/s<seed>/ (rules/common.smk says why); a model finished by an earlier, failed run of
+# the job is reused, not retrained (results/<material>/.finished/, phononft.reuse).
+# What a model depends on: its strategy's options, dtype and device (never another strategy's options).
 rule finetune:
     input:
-        foundation="results/foundation/model.model",
-        train="results/{material}/labelled/train.extxyz",
-        valid="results/{material}/labelled/valid.extxyz",
-        replay=lambda w: foundation_replay() if w.strategy == "multihead" else [],
+        foundation=layout.foundation(),
+        train=layout.labelled("{material}", "train"),
+        valid=layout.labelled("{material}", "valid"),
+        replay=replay_data,
     output:
-        directory("results/{material}/models/{strategy}"),
+        directory(layout.job("finetune", "{material}", "{strategy}")),
     wildcard_constraints:
         strategy="|".join(TRAINED_STRATEGIES) or "(?!)",
     params:
@@ -18,12 +19,12 @@ rule finetune:
         dtype=config["finetune"]["dtype"],
     threads: 1
     resources:
-        gpu=config["finetune"].get("gpus", 0),
-        runtime=config["finetune"].get("runtime", 60) * len(TRAINED_RUNS),
+        gpu=config["finetune"]["gpus"],
+        runtime=config["finetune"]["runtime"] * len(TRAINED_RUNS),
     log:
-        "results/logs/finetune/{material}/{strategy}.log",
+        layout.log("finetune", "{material}/{strategy}"),
     benchmark:
-        "results/benchmarks/finetune/{material}/{strategy}.tsv"
+        layout.benchmark("finetune", "{material}/{strategy}")
     conda:
         "../envs/mlip.yaml"
     script:
@@ -33,12 +34,12 @@ rule finetune:
 # zero-shot: the foundation itself (a hard link to it, per seed), no training, no GPU
 use rule finetune as zero_shot with:
     input:
-        foundation="results/foundation/model.model",
-        train="results/{material}/labelled/train.extxyz",
-        valid="results/{material}/labelled/valid.extxyz",
+        foundation=layout.foundation(),
+        train=layout.labelled("{material}", "train"),
+        valid=layout.labelled("{material}", "valid"),
         replay=[],
     output:
-        directory("results/{material}/models/pretrained"),
+        directory(layout.job("finetune", "{material}", "pretrained")),
     params:
         settings=strategy_params(config, "pretrained"),
         runs=ZERO_SHOT_RUNS,
@@ -48,6 +49,6 @@ use rule finetune as zero_shot with:
         gpu=0,
         runtime=10,
     log:
-        "results/logs/finetune/{material}/pretrained.log",
+        layout.log("finetune", "{material}/pretrained"),
     benchmark:
-        "results/benchmarks/finetune/{material}/pretrained.tsv"
+        layout.benchmark("finetune", "{material}/pretrained")

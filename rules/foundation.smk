@@ -1,12 +1,14 @@
-if config["foundation"].get("model"):
+# Foundation: the pretrained model every strategy starts from: a local MACE model file (foundation.model,
+# e.g. MACE-MP-0b3), or the embedded demo foundation pretrained by the workflow on a softer reference.
+if config["foundation"]["model"]:
 
     rule foundation:
         input:
             config["foundation"]["model"],
         output:
-            "results/foundation/model.model",
+            layout.foundation(),
         log:
-            "results/logs/foundation/foundation.log",
+            layout.log("foundation", "foundation"),
         conda:
             "../envs/mlip.yaml"
         script:
@@ -16,22 +18,22 @@ else:
 
     rule foundation:
         output:
-            model="results/foundation/model.model",
-            replay="results/foundation/pretrain_train.extxyz",
-            valid="results/foundation/pretrain_valid.extxyz",
-            record="results/foundation/train.json",
+            model=layout.foundation(),
+            replay=layout.foundation("pretrain_train.extxyz"),
+            valid=layout.foundation("pretrain_valid.extxyz"),
+            record=layout.foundation("train.json"),
         params:
-            settings=config["foundation"],
+            settings=config["foundation"]["pretrain"],
             dtype=config["finetune"]["dtype"],
             device=config["finetune"]["device"],
         threads: 2
         resources:
-            gpu=config["finetune"].get("gpus", 0),
+            gpu=config["finetune"]["gpus"],
             runtime=120,
         log:
-            "results/logs/foundation/foundation.log",
+            layout.log("foundation", "foundation"),
         benchmark:
-            "results/benchmarks/foundation/foundation.tsv"
+            layout.benchmark("foundation", "foundation")
         conda:
             "../envs/mlip.yaml"
         script:

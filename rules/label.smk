@@ -1,24 +1,18 @@
-# Labelling: energies, forces and stresses of every rattled structure.
+# Label: energies, forces and stresses of every rattled structure.
 # mock: one job per split with an ASE calculator.  vasp: one job per `structures_per_job` structures (rule
 # label_vasp, so that a cluster runs them in parallel), each structure in its own job directory, gathered per
-# split by rule label.  The number of structures of each
-# split is known from the config, so the DAG needs no checkpoint.
-
-
-include: "label_common.smk"
-
-
+# split by rule label.  The number of structures of each split is known from the config: no checkpoint.
 rule label:
     input:
         unpack(label_inputs),
     output:
-        "results/{material}/labelled/{split}.extxyz",
+        layout.labelled("{material}", "{split}"),
     params:
-        labeller=config["labeller"],
+        labeller=LABEL_SETTINGS,
     log:
-        "results/logs/label/{material}_{split}.log",
+        layout.log("label", "{material}_{split}"),
     benchmark:
-        "results/benchmarks/label/{material}_{split}.tsv"
+        layout.benchmark("label", "{material}_{split}")
     conda:
         "../envs/phonons.yaml"
     script:
@@ -27,75 +21,28 @@ rule label:
 
 rule label_vasp:
     input:
-        rattled="results/{material}/rattled/{split}.extxyz",
+        rattled=layout.rattled("{material}", "{split}"),
     output:
         # job {job} labels structures [job * structures_per_job, ...), each in its own directory
-        # results/{material}/labelled/vasp/{split}/{index}/, kept: a rerun reuses a finished calculation
-        # (phononft.vasp.run_vasp) instead of repeating it
-        "results/{material}/labelled/vasp/{split}/job{job}.extxyz",
+        # label/vasp/{split}/{index}/, kept: a rerun reuses a finished calculation (phononft.vasp)
+        layout.vasp_label_batch("{material}", "{split}", "{job}"),
     wildcard_constraints:
         job=r"\d+",
     params:
-        command=VASP.get("command", ""),
-        settings=vasp_settings(),
+        command=VASP.get("command"),  # required (and checked) for labeller type vasp only
+        settings=VASP_SETTINGS,
         structures_per_job=STRUCTURES_PER_JOB,
-    threads: VASP_RESOURCES.get("threads", 1)
+    threads: VASP_RESOURCES["threads"]
     resources:
-        mem_mb=VASP_RESOURCES.get("mem_mb", 4000),
-        runtime=VASP_RESOURCES.get("runtime", 120) * STRUCTURES_PER_JOB,
-        tasks=VASP_RESOURCES.get("tasks", 1),
-        cpus_per_task=VASP_RESOURCES.get("cpus_per_task", 1),
+        mem_mb=VASP_RESOURCES["mem_mb"],
+        runtime=VASP_RESOURCES["runtime"] * STRUCTURES_PER_JOB,
+        tasks=VASP_RESOURCES["tasks"],
+        cpus_per_task=VASP_RESOURCES["cpus_per_task"],
     log:
-        "results/logs/label_vasp/{material}/{split}_{job}.log",
+        layout.log("label_vasp", "{material}/{split}_{job}"),
     benchmark:
-        "results/benchmarks/label_vasp/{material}/{split}_{job}.tsv"
+        layout.benchmark("label_vasp", "{material}/{split}_{job}")
     conda:
         "../envs/phonons.yaml"
     script:
         "../scripts/label_vasp.py"
-
-
-# Reference phonons with the VASP labeller (materials without reference_phonopy): the structure is taken
-# as relaxed; phonopy's displaced supercells (index 1..n) and the undisplaced one (index 0, whose residual
-# forces are subtracted) are labelled as one VASP job each and gathered by rule evaluate_reference.
-checkpoint reference_displacements:
-    input:
-        structure="results/{material}/structure.extxyz",
-    output:
-        disp="results/{material}/eval/reference/vasp/phonopy_disp.yaml",
-        summary="results/{material}/eval/reference/vasp/displacements.json",
-    params:
-        phonons=config["phonons"],  # only these: another seed or budget must not redo the reference
-    log:
-        "results/logs/label_reference/{material}_displacements.log",
-    conda:
-        "../envs/phonons.yaml"
-    script:
-        "../scripts/label_reference_displacements.py"
-
-
-rule label_reference_vasp:
-    input:
-        disp="results/{material}/eval/reference/vasp/phonopy_disp.yaml",
-    output:
-        "results/{material}/eval/reference/vasp/{index}/labelled.extxyz",
-    wildcard_constraints:
-        index=r"\d+",
-    params:
-        command=VASP.get("command", ""),
-        settings=vasp_settings(),
-        gamma_only=VASP.get("phonon_gamma_only", True),
-    threads: VASP_RESOURCES.get("threads", 1)
-    resources:
-        mem_mb=VASP_RESOURCES.get("mem_mb", 4000),
-        runtime=VASP_RESOURCES.get("runtime", 120),
-        tasks=VASP_RESOURCES.get("tasks", 1),
-        cpus_per_task=VASP_RESOURCES.get("cpus_per_task", 1),
-    log:
-        "results/logs/label_reference/{material}/{index}.log",
-    benchmark:
-        "results/benchmarks/label_reference/{material}/{index}.tsv"
-    conda:
-        "../envs/phonons.yaml"
-    script:
-        "../scripts/label_reference_vasp.py"

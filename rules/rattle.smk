@@ -1,17 +1,18 @@
+# Rattle: Monte Carlo rattled supercells of each split (hiphive), seeded and nested: the training series is
+# as long as the largest budget, and every budget trains on its first N structures.
+RATTLE_SETTINGS = {k: v for k, v in config["rattle"].items() if k not in ("n_valid", "n_test")}
+
+
 rule rattle:
     input:
-        structure="results/{material}/structure.extxyz",
+        structure=layout.structure("{material}"),
     output:
-        "results/{material}/rattled/{split}.extxyz",
+        layout.rattled("{material}", "{split}"),
     params:
-        settings=config["rattle"],
-        n=lambda w: {
-            "train": max(config["budgets"]),
-            "valid": config["rattle"]["n_valid"],
-            "test": config["rattle"]["n_test"],
-        }[w.split],
+        settings=RATTLE_SETTINGS,
+        n=lambda w: N_STRUCTURES[w.split],
     log:
-        "results/logs/rattle/{material}_{split}.log",
+        layout.log("rattle", "{material}_{split}"),
     conda:
         "../envs/phonons.yaml"
     script:

@@ -1,12 +1,14 @@
+# Structures: load and standardise each material's unit cell (a file, an ASE builder spec, explicit atoms,
+# a Materials Project id or a precomputed reference's unit cell).
 rule structures:
     output:
-        structure="results/{material}/structure.extxyz",
-        summary="results/{material}/structure.json",
+        structure=layout.structure("{material}"),
+        summary=layout.structure("{material}", "json"),
     params:
-        spec=lambda w: config["materials"][w.material],
+        spec=material_spec,
         settings=config["structures"],
     log:
-        "results/logs/structures/{material}.log",
+        layout.log("structures", "{material}"),
     conda:
         "../envs/phonons.yaml"
     script:

@@ -1,6 +1,6 @@
 """Snakemake adapter: fig03, deviation of thermal and elastic properties at one budget (phononft.figures)."""
 from phononft.figures import fig03_property_deviation, load_table
-from phononft.runlog import rule_logger
+from phononft.logs import rule_logger
 
 log = rule_logger(snakemake.log[0])
 fig03_property_deviation(load_table(snakemake.input[0]), snakemake.output.png, snakemake.output.pdf,

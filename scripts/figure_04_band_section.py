@@ -1,6 +1,6 @@
 """Snakemake adapter: fig04, a section of one material's band structure, reference vs models."""
 from phononft.figures import fig04_band_section, model_label
-from phononft.runlog import rule_logger
+from phononft.logs import rule_logger
 
 log = rule_logger(snakemake.log[0])
 p = snakemake.params

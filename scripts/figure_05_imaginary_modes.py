@@ -1,6 +1,6 @@
 """Snakemake adapter: fig05, imaginary modes and the energy surface along them (phononft.figures)."""
 from phononft.figures import fig05_imaginary_modes, model_label
-from phononft.runlog import rule_logger
+from phononft.logs import rule_logger
 
 log = rule_logger(snakemake.log[0])
 p, i = snakemake.params, snakemake.input

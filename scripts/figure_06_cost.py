@@ -1,6 +1,6 @@
 """Snakemake adapter: fig06, training structures needed to reach an accuracy target (phononft.figures)."""
 from phononft.figures import fig06_cost, load_table
-from phononft.runlog import rule_logger
+from phononft.logs import rule_logger
 
 log = rule_logger(snakemake.log[0])
 p = snakemake.params

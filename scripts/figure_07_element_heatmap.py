@@ -1,6 +1,6 @@
 """Snakemake adapter: fig07, periodic-table heatmap of the elements of the dataset (phononft.figures)."""
 from phononft.figures import fig07_element_heatmap
-from phononft.runlog import rule_logger
+from phononft.logs import rule_logger
 
 log = rule_logger(snakemake.log[0])
 fig07_element_heatmap(list(snakemake.input), snakemake.output.png, snakemake.output.pdf)

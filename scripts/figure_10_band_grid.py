@@ -1,6 +1,6 @@
 """Snakemake adapter: fig10, one material's full band structure, one panel per model, with its band RMSE."""
 from phononft.figures import fig10_band_grid, load_table, model_label
-from phononft.runlog import rule_logger
+from phononft.logs import rule_logger
 
 log = rule_logger(snakemake.log[0])
 p = snakemake.params

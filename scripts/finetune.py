@@ -1,12 +1,14 @@
 """Snakemake adapter: train every budget x seed of one material x strategy (phononft.finetune) into the job's
 folder; models finished by an earlier run of the job with the same settings and inputs are reused
-(phononft.runlog.reuse_or_run)."""
+(phononft.reuse.reuse_or_run)."""
 from pathlib import Path
 
 import torch
 
 from phononft.finetune import finetune
-from phononft.runlog import code_fingerprint, file_fingerprint, model_folder, reuse_or_run, rule_logger, run_models
+from phononft.layout import MODEL_FILES, run_folders
+from phononft.logs import rule_logger
+from phononft.reuse import code_fingerprint, file_fingerprint, reuse_or_run, run_models
 
 log = rule_logger(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
@@ -22,8 +24,8 @@ common = {"strategy": strategy, "settings": p.settings, "device": p.device, "dty
 
 def train(run):
     budget, seed = run
-    folder, store = model_folder(job, budget, seed)
-    model, record_file = folder / "model.model", folder / "train.json"
+    folder, store = run_folders(job, budget, seed)
+    model, record_file = (folder / name for name in MODEL_FILES)
 
     def fit():
         folder.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from phononft.foundation import pretrain_from_config
 from phononft.io import write_json
-from phononft.runlog import rule_logger
+from phononft.logs import rule_logger
 
 log = rule_logger(snakemake.log[0])
 out = snakemake.output

@@ -5,7 +5,7 @@ of the VASP jobs (rule label_vasp) in series order (phononft.vasp_jobs.gather_la
 """
 from phononft.io import read_extxyz, write_extxyz
 from phononft.label import calculator_from_config, check_elements, label_structures
-from phononft.runlog import rule_logger
+from phononft.logs import rule_logger
 
 log = rule_logger(snakemake.log[0])
 cfg = snakemake.params.labeller

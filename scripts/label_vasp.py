@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from phononft.io import read_extxyz
-from phononft.runlog import rule_logger
+from phononft.logs import rule_logger
 from phononft.vasp_jobs import batch_indices, label_batch
 
 log = rule_logger(snakemake.log[0])

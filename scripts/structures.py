@@ -1,6 +1,6 @@
 """Snakemake adapter: load and standardise one material (phononft.structures)."""
 from phononft.io import write_extxyz, write_json
-from phononft.runlog import rule_logger
+from phononft.logs import rule_logger
 from phononft.structures import prepare_structure
 
 log = rule_logger(snakemake.log[0])

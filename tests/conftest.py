@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -61,3 +65,38 @@ def cu_data(tmp_path_factory):
         files[split] = d / f"{split}.extxyz"
         write_extxyz(files[split], label_structures(images, calc, log=lambda s: None))
     return files
+
+
+# ---- one real end-to-end run of the tiny workflow, shared by the tests that need a finished run ----------
+TINY = REPO / "tests" / "data" / "tiny.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+
+
+def run_snakemake(args, cwd, timeout=1800):
+    """Snakemake on the workflow with the repository's sources first on the path."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def dry_run_jobs(workdir, configfile) -> list[tuple[str, dict]]:
+    """``[(rule, wildcards), ...]`` of the jobs ``snakemake -n`` would run in ``workdir`` with ``configfile``."""
+    res = run_snakemake(["-n", "--configfile", str(configfile)], workdir, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    jobs = []
+    for block in re.split(r"^(?:local)?rule ", res.stdout, flags=re.M)[1:]:
+        name = block.split(":", 1)[0].strip()
+        m = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+        wildcards = dict(kv.split("=", 1) for kv in m.group(1).split(", ")) if m else {}
+        jobs.append((name, wildcards))
+    return jobs
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """``(workdir, config dict)`` of a finished run of tests/data/tiny.yaml (every strategy, one material)."""
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    config = yaml.safe_load(TINY.read_text())
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    res = run_snakemake(["--configfile", str(workdir / "config.yaml"), "-j", "2"], workdir)
+    assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-5000:]
+    return workdir, config

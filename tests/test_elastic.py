@@ -20,7 +20,7 @@ from phononft.elastic import (
     slack_prefactor,
 )
 from phononft.label import SoftenedCalculator
-from phononft.phonons import relax
+from phononft.tasks import relax
 
 
 def _relaxed(structure: str, a: float, calc=None, **kw):
@@ -160,3 +160,19 @@ def test_eos_only_cell_scan_shape(fcc):
     assert len(out["eos_volumes_per_atom"]) == 5
     assert out["e0_per_atom"] == pytest.approx(min(out["eos_energies_per_atom"]), abs=1e-5)
     assert out["v0_per_atom"] == pytest.approx(fcc.get_volume() / len(fcc), rel=1e-3)  # input is relaxed
+
+
+@pytest.mark.parametrize("structure, expected", [(("fcc", 3.6, True), [0, 3]), (("hcp", 2.54, False), [0, 2, 3])],
+                         ids=["fcc", "hcp"])
+def test_symmetry_reduced_strains_give_the_full_tensor(structure, expected):
+    """2 of 6 strain components (4 strained cells instead of 12) for cubic, 3 for hexagonal; the point group
+    completes the tensor to the one of all six components (relaxed ions included)."""
+    from phononft.elastic import strain_components
+
+    name, a, cubic = structure
+    atoms = _relaxed(name, a, cubic=cubic)
+    assert strain_components(atoms) == expected
+    reduced = elastic_constants(atoms, EMT(), relax_ions=True)
+    full = elastic_constants(atoms, EMT(), relax_ions=True, symprec=None)
+    assert reduced["elastic_cells"] == 2 * len(expected) and full["elastic_cells"] == 12
+    np.testing.assert_allclose(reduced["C"], full["C"], atol=2e-3 * np.abs(full["C"]).max())

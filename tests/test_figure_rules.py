@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from phononft import figures as F
+from phononft import layout
 from phononft.config import figure_choice, load_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,8 +64,8 @@ def test_shipped_config_chooses_figure_material_and_budget(tmp_path):
                        "results/figures/fig04_band_section.png")
     assert res.returncode == 0, out[-3000:]
     # inputs: the evaluation jobs (folders) of the chosen materials; the budget is phononft.config's choice
-    assert "results/Cu_bcc/eval/lora" in res.stdout and "results/Cu_bcc/eval/pretrained" in res.stdout
-    assert "results/Cu_fcc/eval/naive" in res.stdout
+    assert "results/Cu_bcc/evaluate/lora" in res.stdout and "results/Cu_bcc/evaluate/pretrained" in res.stdout
+    assert "results/Cu_fcc/evaluate/naive" in res.stdout
     choice = figure_choice(load_config(REPO / "config" / "config.yaml"))
     assert (choice["band_material"], choice["imaginary_material"], choice["budget"]) == ("Cu_fcc", "Cu_bcc", 10)
     assert ("naive", 10) in choice["models"] and ("pretrained", 0) in choice["models"]
@@ -74,7 +75,7 @@ def test_figure_defaults_without_the_figures_key(tmp_path):
     """tiny.yaml has no `figures` key: first material, largest (only) budget, first seed."""
     res, out = dry_run(tmp_path, "results/figures/fig10_band_grid.png", configfile=TINY)
     assert res.returncode == 0, out[-3000:]
-    assert "results/Cu_bcc/eval/l2sp" in res.stdout
+    assert "results/Cu_bcc/evaluate/l2sp" in res.stdout
     choice = figure_choice(load_config(TINY))
     assert (choice["band_material"], choice["budget"], choice["seed"]) == ("Cu_bcc", 2, 0)
     assert ("l2sp", 2) in choice["models"]
@@ -100,7 +101,7 @@ def test_write_rulegraph(tmp_path):
                             workdir=tmp_path, log=tmp_path / "rg.log")
     nodes, edges = F.parse_dot((tmp_path / "rg.dot").read_text())
     labels = set(nodes.values())
-    assert {"structures", "finetune", "aggregate", "rulegraph", "fig01_overview", "all"} <= labels
+    assert {"structures", "finetune", "summary", "rulegraph", "fig01_overview", "all"} <= labels
     assert dot.startswith("digraph")
     collapsed, cedges = F.collapse_graph(nodes, edges, groups={F.FIGURE_RULES: "figures ({n} rules)"},
                                          drop=F.DROPPED_RULES)
@@ -139,18 +140,20 @@ def synthetic_results(root: Path, config: dict) -> None:
                "heat_capacity": "J/K/mol", "entropy": "J/K/mol", "free_energy": "kJ/mol",
                "bulk_modulus_vrh": "GPa", "reference_calculations": "count"}
     for i, mat in enumerate(config["materials"]):
-        d = root / "results" / mat
-        (d / "eval" / "reference").mkdir(parents=True)
-        (d / "structure.json").write_text(json.dumps({"formula": "Cu", "elements": ["Cu"],
-                                                      "crystal_system": "cubic", "natoms_primitive": 1 + i}))
-        (d / "eval" / "reference" / "bands.json").write_text(json.dumps(_bands()))
-        (d / "eval" / "reference" / "surface.json").write_text(json.dumps(_surface()))
+        ref = root / layout.reference(mat)
+        ref.mkdir(parents=True)
+        (root / layout.structure(mat, "json")).parent.mkdir(parents=True)
+        (root / layout.structure(mat, "json")).write_text(json.dumps({"formula": "Cu", "elements": ["Cu"],
+                                                                     "crystal_system": "cubic",
+                                                                     "natoms_primitive": 1 + i}))
+        (ref / "bands.json").write_text(json.dumps(_bands()))
+        (ref / "surface.json").write_text(json.dumps(_surface()))
         for m, u in metrics.items():
             rows.append((mat, "reference", 0, 0, m, 1.0 + i, u))
         for s in config["strategies"]:
             for b in [0] if s == "pretrained" else config["budgets"]:
                 for seed in config["seeds"]:
-                    e = d / "eval" / s / f"n{b}" / f"s{seed}"
+                    e = root / layout.evaluation(mat, s, b, seed)
                     e.mkdir(parents=True)
                     err = 0.5 / (1 + b) + 0.01 * len(s)
                     (e / "bands.json").write_text(json.dumps(_bands(err)))

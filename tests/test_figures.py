@@ -151,12 +151,12 @@ def write_json(path: Path, data) -> Path:
 
 
 def material_tree(root: Path, *, missing: bool = False) -> Path:
-    """results/{material}/structure.json and eval/*/bands.json + surface.json for a few models."""
+    """results/{material}/structures/structure.json and evaluate/*/bands.json + surface.json for a few models."""
     for mat, st in STRUCTURES.items():
-        write_json(root / mat / "structure.json", st)
-    ev = root / "Cu_bcc" / "eval"
-    write_json(ev / "reference" / "bands.json", synthetic_bands(imaginary=True))
-    write_json(ev / "reference" / "surface.json", synthetic_surface())
+        write_json(root / mat / "structures" / "structure.json", st)
+    ev = root / "Cu_bcc" / "evaluate"
+    write_json(root / "Cu_bcc" / "reference" / "bands.json", synthetic_bands(imaginary=True))
+    write_json(root / "Cu_bcc" / "reference" / "surface.json", synthetic_surface())
     for strat, shift in (("pretrained", -0.12), ("scratch", 0.08), ("naive", 0.03), ("lora", 0.01),
                          ("equitrain", -0.01), ("l2sp", 0.02)):
         b = 0 if strat == "pretrained" else 10
@@ -337,7 +337,7 @@ def test_fig01_overview_graphviz(tmp_path):
 
 def test_fig02_and_fig07_dataset(tmp_path):
     root = material_tree(tmp_path / "results")
-    paths = sorted(root.glob("*/structure.json"))
+    paths = sorted(root.glob("*/structures/structure.json"))
     png, pdf = outs(tmp_path, "fig02")
     F.fig02_dataset(paths, png, pdf)
     check_outputs(png, pdf)
@@ -363,7 +363,7 @@ def test_fig03_fig09_deviation(table_csv, tmp_path):
 @pytest.mark.parametrize("missing", [False, True], ids=["complete", "missing"])
 def test_band_figures(tmp_path, missing):
     root = material_tree(tmp_path / "results", missing=missing)
-    ref = root / "Cu_bcc" / "eval" / "reference"
+    ref = root / "Cu_bcc" / "reference"
     bands = F.eval_files(root, "Cu_bcc", budget=10)
     surfs = F.eval_files(root, "Cu_bcc", budget=10, filename="surface.json")
     assert bands["frozen (N=10)"] is None and bands["pretrained"] is not None

@@ -20,7 +20,8 @@ from phononft.modes import (
     new_phase_scores,
     relax_along_modes,
 )
-from phononft.phonons import finite_displacement_phonons, relax
+from phononft.phonons import finite_displacement_phonons
+from phononft.tasks import relax
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")
 QUIET = {"log": lambda s: None}

@@ -21,6 +21,7 @@ import yaml
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
+from phononft import layout
 from phononft.io import read_extxyz, read_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,8 +87,8 @@ def calls(log: Path) -> int:
     return len(log.read_text().splitlines()) if log.exists() else 0
 
 
-LABELS = [f"results/Cu/labelled/{split}.extxyz" for split in ("train", "valid", "test")]
-REFERENCE = "results/Cu/eval/reference/metrics.json"
+LABELS = [layout.labelled("Cu", split) for split in ("train", "valid", "test")]
+REFERENCE = layout.reference("Cu", "metrics.json")
 
 
 @pytest.fixture(scope="module")
@@ -107,13 +108,13 @@ def test_vasp_labels_one_job_per_structure_equal_emt(vasp_run):
     # 2 + 1 + 1 VASP runs (each in its own directory; the two of train in one job), plus the undisplaced and
     # the one displaced phonon supercell of the reference
     assert calls(log) == 6
-    assert len(read_extxyz(results / "labelled" / "vasp" / "train" / "job0.extxyz")) == 2
+    assert len(read_extxyz(results / "label" / "vasp" / "train" / "job0.extxyz")) == 2
     for split, n in (("train", 2), ("valid", 1), ("test", 1)):
-        rattled = read_extxyz(results / "rattled" / f"{split}.extxyz")
-        labelled = read_extxyz(results / "labelled" / f"{split}.extxyz")
+        rattled = read_extxyz(results / "rattle" / f"{split}.extxyz")
+        labelled = read_extxyz(results / "label" / f"{split}.extxyz")
         assert len(labelled) == len(rattled) == n
         for i, (r, lab) in enumerate(zip(rattled, labelled)):
-            assert (results / "labelled" / "vasp" / split / str(i) / "vasprun.xml").is_file()  # job dir kept
+            assert (results / "label" / "vasp" / split / str(i) / "vasprun.xml").is_file()  # job dir kept
             np.testing.assert_allclose(lab.positions, r.positions, atol=1e-10)
             ref = r.copy()
             ref.calc = EMT()
@@ -128,7 +129,7 @@ def test_rerun_reuses_finished_vasp_runs(vasp_run):
     """A lost job output (or any rerun of label_vasp) finds the finished VASP runs in their directories."""
     workdir, config, log = vasp_run
     before = calls(log)
-    output = workdir / "results" / "Cu" / "labelled" / "vasp" / "train" / "job0.extxyz"
+    output = workdir / layout.vasp_label_batch("Cu", "train", 0)
     output.unlink()
     res = run(workdir, config, [str(output.relative_to(workdir)), *LABELS], env={"FAKE_VASP_LOG": str(log)})
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
@@ -145,8 +146,8 @@ def test_reference_from_vasp_displacements_equals_phonopy_emt(vasp_run):
     from phononft.structures import supercell_matrix
 
     workdir, _, _ = vasp_run
-    ref_dir = workdir / "results" / "Cu" / "eval" / "reference"
-    structure = read_extxyz(workdir / "results" / "Cu" / "structure.extxyz")[0]
+    ref_dir = workdir / layout.reference("Cu")
+    structure = read_extxyz(workdir / layout.structure("Cu"))[0]
     direct, _ = finite_displacement_phonons(structure, EMT(), supercell_matrix(structure, 7.0), log=lambda s: None)
     ours = compare.load_phonopy(ref_dir / "phonopy.yaml")
     q = np.array([[0, 0, 0.5], [0.5, 0.5, 0.5], [0.25, 0, 0.25]])
@@ -158,15 +159,15 @@ def test_reference_from_vasp_displacements_equals_phonopy_emt(vasp_run):
     assert metrics["n_imaginary_modes"] == 0 and metrics["new_phase"] is False
     for name in ("bands.json", "thermal.json", "surface.json", "modes.json"):
         assert (ref_dir / name).is_file()
-    assert "elastic/EOS/Slack properties (NaN)" in (workdir / "results/logs/evaluate/Cu_reference.log").read_text()
+    assert "elastic/EOS/Slack properties (NaN)" in (workdir / layout.log("reference", "Cu")).read_text()
 
 
 def test_failed_vasp_run_fails_the_job_naming_its_directory(tmp_path):
     config = write_config(tmp_path, vasp_config(tmp_path))
-    res = run(tmp_path, config, ["results/Cu/labelled/test.extxyz"],
+    res = run(tmp_path, config, [layout.labelled("Cu", "test")],
               env={"FAKE_VASP_LOG": str(tmp_path / "calls.log"), "FAKE_VASP_MODE": "fail"})
     assert res.returncode != 0
-    jobdir = (tmp_path / "results" / "Cu" / "labelled" / "vasp" / "test" / "0").resolve()
+    jobdir = (tmp_path / "results" / "Cu" / "label" / "vasp" / "test" / "0").resolve()
     out = res.stdout + res.stderr
     assert "Error in rule label_vasp" in out
     message = f"VASP job in {jobdir} failed"
@@ -174,7 +175,7 @@ def test_failed_vasp_run_fails_the_job_naming_its_directory(tmp_path):
     assert message in job_log and "exited with status 1" in job_log
     assert message in out
     assert (jobdir / "attempt-1" / "vasp.out").is_file()  # the failed run is kept for inspection
-    assert not (tmp_path / "results" / "Cu" / "labelled" / "test.extxyz").exists()
+    assert not (tmp_path / layout.labelled("Cu", "test")).exists()
 
 
 @pytest.mark.slow
@@ -187,18 +188,18 @@ def test_foundation_model_file_multihead(vasp_run, foundation, tmp_path):
     cfg["finetune"]["defaults"].update(max_num_epochs=1, patience=1)
     config = write_config(workdir, cfg, "foundation.yaml")
     before = calls(log)
-    targets = ["results/Cu/models/multihead", "results/Cu/models/pretrained"]  # the two jobs' folders
+    targets = [layout.job("finetune", "Cu", "multihead"), layout.job("finetune", "Cu", "pretrained")]  # the two jobs' folders
     res = run(workdir, config, targets, env={"FAKE_VASP_LOG": str(log)})
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     assert calls(log) == before  # the labels were reused
     assert (workdir / "results" / "foundation" / "model.model").read_bytes() == Path(model).read_bytes()
-    record = read_json(workdir / "results" / "Cu" / "models" / "multihead" / "n2" / "s0" / "train.json")
+    record = read_json(workdir / layout.model("Cu", "multihead", 2, 0, "train.json"))
     assert record.get("epochs_run", 1) >= 1
 
     from phononft.evaluate import mace_calculator
 
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True)
-    atoms.calc = mace_calculator(workdir / "results" / "Cu" / "models" / "multihead" / "n2" / "s0" / "model.model")
+    atoms.calc = mace_calculator(workdir / layout.model("Cu", "multihead", 2, 0, "model.model"))
     assert math.isfinite(atoms.get_potential_energy())
 
 
@@ -227,19 +228,19 @@ def test_precomputed_reference_and_mp_cache_through_the_workflow(tmp_path):
                         "Si": {"mp_id": "mp-149"}}
     cfg["phonons"].update(mesh=20, band_points=101)
     config = write_config(tmp_path, cfg)
-    targets = ["results/mp-938/eval/reference/metrics.json", "results/mp-938/structure.json",
-               "results/Si/structure.json"]
+    targets = [layout.reference("mp-938", "metrics.json"), layout.structure("mp-938", "json"),
+               layout.structure("Si", "json")]
     res = run(tmp_path, config, targets, env={"MP_API_KEY": ""})
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
 
     row = pd.read_csv(BENCHMARK / "phonon_properties.csv").set_index("material").loc["mp-938"]
-    ref_dir = tmp_path / "results" / "mp-938" / "eval" / "reference"
+    ref_dir = tmp_path / layout.reference("mp-938")
     metrics = read_json(ref_dir / "metrics.json")
     for key in ("max_frequency", "mean_frequency", "heat_capacity", "entropy", "free_energy"):
         assert metrics[key] == pytest.approx(row[f"benchmark_{key}"], rel=1e-4), key
     assert metrics["bulk_modulus_eos"] is None and metrics["kappa_slack"] is None  # no calculator: NaN
     assert metrics["reference_source"].startswith("precomputed")
-    assert read_json(tmp_path / "results" / "mp-938" / "structure.json")["spacegroup"] == row["benchmark_spacegroup"]
+    assert read_json(tmp_path / layout.structure("mp-938", "json"))["spacegroup"] == row["benchmark_spacegroup"]
     for name in ("bands.json", "thermal.json", "surface.json", "modes.json"):
         assert (ref_dir / name).is_file()
     copied = ref_dir / "phonopy.yaml"
@@ -248,10 +249,10 @@ def test_precomputed_reference_and_mp_cache_through_the_workflow(tmp_path):
     original = compare.load_phonopy(BENCHMARK / "dft_pbe" / "mp-938.phonopy.yaml")
     np.testing.assert_allclose(compare.frequencies_at(compare.load_phonopy(copied), q),
                                compare.frequencies_at(original, q), atol=1e-8)
-    log = (tmp_path / "results" / "logs" / "evaluate" / "mp-938_reference.log").read_text()
+    log = (tmp_path / layout.log("reference", "mp-938")).read_text()
     assert "not recomputed" in log and "(NaN)" in log
 
-    info = read_json(tmp_path / "results" / "Si" / "structure.json")
+    info = read_json(tmp_path / layout.structure("Si", "json"))
     assert info["spacegroup"] == "Fd-3m (227)" and info["natoms_primitive"] == 2
     assert info["source"] == "mp_id: mp-149"
 

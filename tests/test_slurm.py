@@ -479,8 +479,8 @@ def test_workflow_runs_through_sbatch(cluster, tmp_path):
         assert list((slurm_logs / rule).rglob("*.log")), rule
     # the profile's groups: structures+rattle, reference, evaluations and the summary ran as group jobs
     assert any(k.startswith("group_") for k in kinds), kinds
-    assert not {"rule_structures", "rule_rattle", "rule_evaluate_model", "rule_evaluate_zero_shot",
-                "rule_aggregate"} & kinds, kinds
+    assert not {"rule_structures", "rule_rattle", "rule_evaluate", "rule_evaluate_zero_shot",
+                "rule_summary"} & kinds, kinds
     n_jobs = len(jobids)
     # 1 prep group + 3 label + foundation + 2 finetune + reference + evaluate group + summary group
     assert n_jobs <= 12, n_jobs

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from phononft import layout
 from phononft.config import ConfigError, load_config, validate_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +39,7 @@ def test_every_shipped_config_dry_runs(config, tmp_path):
     load_config(config)
     res = run([*SNAKEMAKE, "-n", "--configfile", str(config), "--directory", str(tmp_path)], tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    assert "finetune" in res.stdout and "aggregate" in res.stdout
+    assert "finetune" in res.stdout and "summary" in res.stdout
 
 
 def test_bad_config_stops_before_any_job(tmp_path):
@@ -106,10 +107,10 @@ def test_killed_run_resumes_with_the_same_command(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    model = work / "results" / "Cu_bcc" / "models" / "naive" / "n2" / "s0" / "model.model"
+    model = work / layout.model("Cu_bcc", "naive", 2, 0, "model.model")
     assert not model.exists()  # killed mid-training: no model, not a half-written one
     done = {p: p.stat().st_mtime_ns for p in [work / "results" / "foundation" / "model.model",
-                                              work / "results" / "Cu_bcc" / "labelled" / "train.extxyz"]}
+                                              work / layout.labelled("Cu_bcc", "train")]}
     res = run(cmd, work, timeout=1500)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     assert model.is_file() and (work / "results" / "summary" / "metrics.csv").is_file()
@@ -134,7 +135,7 @@ def test_keep_going_one_failing_material_others_finish_and_gaps_are_marked(tmp_p
     out = res.stdout + res.stderr
     assert "element(s) Ni unknown to the foundation model" in "".join(
         p.read_text() for p in (work / "results" / "logs" / "finetune" / "Ni_fcc").glob("*.log"))
-    assert (work / "results" / "Cu_bcc" / "eval" / "naive" / "n2" / "s0" / "metrics.json").is_file()
+    assert (work / layout.evaluation("Cu_bcc", "naive", 2, 0, "metrics.json")).is_file()
     table = pd.read_csv(work / "results" / "summary" / "metrics_partial.csv")
     ni = table[table.material == "Ni_fcc"]
     cu = table[(table.material == "Cu_bcc") & (table.strategy != "reference")]
@@ -155,9 +156,9 @@ def test_paper_matrix_is_a_dag_of_a_few_thousand_jobs(tmp_path):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     stats = dict(re.findall(r"^(\w+)\s+(\d+)$", res.stdout.split("Job stats:")[1], re.M))
     counts = {k: int(v) for k, v in stats.items()}
-    assert counts["finetune"] == counts["evaluate_model"] == 68 * 7
+    assert counts["finetune"] == counts["evaluate"] == 68 * 7
     assert counts["zero_shot"] == counts["evaluate_zero_shot"] == 68
     assert counts["label_vasp"] == 68 * (50 // 5 + 1 + 1)
     assert counts["total"] < 3000
     # every model's folder is inside one job's directory output
-    assert "output: results/mp-2534/models/lora\n" in res.stdout
+    assert f"output: {layout.job('finetune', 'mp-2534', 'lora')}\n" in res.stdout

@@ -70,18 +70,43 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     return config
 
 
+def section_defaults(*keys: str, schema_path: str | Path = SCHEMA) -> dict:
+    """The schema's defaults of one config section, e.g. ``section_defaults("evaluate")`` or
+    ``section_defaults("phonons")``: what a validated config holds there when the user gave nothing (the
+    schema is the only place defaults live; library callers and tests use this instead of repeating them)."""
+    sub = yaml.safe_load(Path(schema_path).read_text())
+    for key in keys:
+        sub = sub["properties"][key]
+    filled: dict = {}
+    _validator(sub).validate(filled)
+    return filled
+
+
 def check_semantics(config: dict) -> None:
     """Rules a JSON schema cannot express."""
     needs_training = [s for s in config["strategies"] if s != "pretrained"]
     if needs_training and not config["budgets"]:
         raise ConfigError("config key budgets: trained strategies need at least one budget")
-    if "multihead" in config["strategies"] and config["foundation"].get("model") and not config["foundation"].get("replay"):
+    if "multihead" in config["strategies"] and config["foundation"]["model"] and not config["foundation"]["replay"]:
         raise ConfigError("config key foundation.replay: strategy multihead with a given foundation.model needs "
                           "its pretraining data (extxyz) for replay")
-    if config["foundation"].get("model") is None and "pretrain" not in config["foundation"]:
+    if config["foundation"]["model"] is None and "pretrain" not in config["foundation"]:
         raise ConfigError("config key foundation: give foundation.model (a local file) or foundation.pretrain")
-    if config["labeller"]["type"] == "vasp" and "command" not in config["labeller"].get("vasp", {}):
+    if config["labeller"]["type"] == "vasp" and "command" not in config["labeller"]["vasp"]:
         raise ConfigError("config key labeller.vasp.command: the VASP command is required for labeller type vasp")
+
+
+def resolve_material_paths(materials: dict, repo_root: str | Path) -> None:
+    """Relative ``file`` / ``reference_phonopy`` paths of materials: the working directory's, else the
+    repository root's (the shipped configs' paths are relative to it), so that a run in another
+    ``--directory`` finds them too.  In place."""
+    for spec in materials.values():
+        for key in ("file", "reference_phonopy"):
+            path = spec.get(key)
+            if path and not Path(path).is_absolute() and not Path(path).exists():
+                candidate = Path(repo_root) / path
+                if candidate.exists():
+                    spec[key] = str(candidate.resolve())
 
 
 def load_config(path: str | Path) -> dict:
@@ -111,8 +136,8 @@ def model_runs(config: dict) -> list[tuple[str, str, int, int]]:
 def strategy_params(config: dict, strategy: str) -> dict:
     """Training options of one strategy: shared defaults (mapped for the in-process trainer) + its own."""
     ft = config["finetune"]
-    own = dict(ft.get("strategy_params", {}).get(strategy, {}))
-    defaults = dict(ft.get("defaults", {}))
+    own = dict(ft["strategy_params"].get(strategy, {}))  # strategies without options have no entry
+    defaults = dict(ft["defaults"])
     if strategy in ("equitrain", "l2sp"):
         shared = {k: defaults[k] for k in ("batch_size", "energy_weight", "forces_weight", "stress_weight")
                   if k in defaults}

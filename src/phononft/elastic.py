@@ -5,9 +5,13 @@ dict of plain floats/bools/lists (NaN where a quantity is undefined, e.g. sound 
 mechanically unstable crystal).  Units are in the key names or listed below.
 
 The structure passed in is assumed to be *relaxed* with the same calculator (cell and positions, as the
-evaluate stage does with :func:`phononft.phonons.relax`): the stress-strain and energy-volume curves
+evaluate stage does with :func:`phononft.tasks.relax`): the stress-strain and energy-volume curves
 are taken around it.  A residual stress only shifts the finite-strain coefficients by O(stress), and
 central differences cancel the first-order part.
+
+Every property is a PLAN (strained cells to compute, as tasks of :mod:`phononft.tasks`) and a RESULT (the
+numbers from the answered tasks), so that the reference's DFT labeller (VASP jobs) and every model run the
+same code; the ``(atoms, calc)`` functions compose the two with an ASE calculator in this process.
 
 Conventions
 -----------
@@ -29,7 +33,16 @@ import numpy as np
 from ase import Atoms
 from ase.units import GPa, _amu, _hbar, _k
 
+from .tasks import labelled_energy, labelled_stress, run_tasks, task
+
 __all__ = [
+    "eos_tasks",
+    "eos_result",
+    "elastic_tasks",
+    "elastic_result",
+    "strain_components",
+    "properties_tasks",
+    "properties_result",
     "eos_bulk_modulus",
     "elastic_constants",
     "elastic_moduli",
@@ -38,41 +51,36 @@ __all__ = [
     "elastic_properties",
 ]
 
-_VOIGT = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
+#: Linear strains of the EOS scan (+-3 %, 7 points) and the finite strain of the elastic tensor.
+DEFAULT_EOS_STRAINS = tuple(np.linspace(-0.03, 0.03, 7))
+DEFAULT_ELASTIC_DELTA = 0.005
 
 
-def _energy_at(atoms: Atoms, calc) -> float:
-    atoms.calc = calc
-    return float(atoms.get_potential_energy())
+def eos_tasks(atoms: Atoms, strains: Sequence[float] = DEFAULT_EOS_STRAINS) -> list[Atoms]:
+    """PLAN of the EOS scan: the cell scaled isotropically by ``1 + s`` for every *linear* strain ``s``
+    (default +-3 %, 7 points: volumes -8.7 % .. +9.3 %), fractional positions fixed (static tasks)."""
+    out = []
+    for s in np.asarray(strains, dtype=float):
+        a = atoms.copy()
+        a.set_cell(atoms.cell[:] * (1.0 + s), scale_atoms=True)
+        out.append(task(a, "static", eos_strain=float(s)))
+    return out
 
 
-# --------------------------------------------------------------------------------------------
-# Equation of state
-# --------------------------------------------------------------------------------------------
-def eos_bulk_modulus(atoms: Atoms, calc, *, strains: Sequence[float] = np.linspace(-0.03, 0.03, 7),
-                     eos: str = "birchmurnaghan") -> dict:
-    """Bulk modulus from an isotropic volume scan fitted with the Birch-Murnaghan EOS.
+def eos_result(atoms: Atoms, labelled: Sequence[Atoms], *, eos: str = "birchmurnaghan") -> dict:
+    """RESULT of the EOS scan: Birch-Murnaghan fit (ASE's :class:`ase.eos.EquationOfState`, third order).
 
-    The cell is scaled isotropically by ``1 + s`` for every *linear* strain ``s`` in ``strains``
-    (default +-3 %, 7 points: volumes -8.7 % .. +9.3 %) with fixed fractional positions (exact for
-    the demo's Bravais lattices and high-symmetry cells, where forces vanish by symmetry at every
-    volume; for internal degrees of freedom this is the *unrelaxed* EOS, slightly stiffer).
-    Fit: ASE's :class:`ase.eos.EquationOfState` (``eos="birchmurnaghan"``, third order).
-
+    Fixed fractional positions: exact for Bravais lattices and high-symmetry cells, where forces vanish by
+    symmetry at every volume; for internal degrees of freedom this is the *unrelaxed* EOS, slightly stiffer.
     Keys: ``bulk_modulus_eos`` [GPa], ``v0_per_atom`` [Å^3], ``e0_per_atom`` [eV/atom],
     ``bprime`` (dB/dP, dimensionless), ``eos_error`` (None, or why the fit failed: then NaNs),
-    ``eos_volumes_per_atom`` [Å^3] and ``eos_energies_per_atom``
-    [eV/atom] (the scan, for plots).
+    ``eos_volumes_per_atom`` [Å^3] and ``eos_energies_per_atom`` [eV/atom] (the scan, for plots).
     """
     from ase.eos import EquationOfState
 
     n = len(atoms)
-    volumes, energies = [], []
-    for s in np.asarray(strains, dtype=float):
-        a = atoms.copy()
-        a.set_cell(atoms.cell[:] * (1.0 + s), scale_atoms=True)
-        volumes.append(a.get_volume())
-        energies.append(_energy_at(a, calc))
+    volumes = [a.get_volume() for a in labelled]
+    energies = [labelled_energy(a) for a in labelled]
     nan = float("nan")
     error = None
     try:
@@ -94,33 +102,129 @@ def eos_bulk_modulus(atoms: Atoms, calc, *, strains: Sequence[float] = np.linspa
     }
 
 
+def eos_bulk_modulus(atoms: Atoms, calc, *, strains: Sequence[float] = DEFAULT_EOS_STRAINS,
+                     eos: str = "birchmurnaghan") -> dict:
+    """Bulk modulus from an isotropic volume scan with ``calc`` (:func:`eos_tasks` + :func:`eos_result`)."""
+    return eos_result(atoms, run_tasks(eos_tasks(atoms, strains), calc), eos=eos)
+
+
 # --------------------------------------------------------------------------------------------
 # Elastic tensor
 # --------------------------------------------------------------------------------------------
+def _strain_tensor(voigt: np.ndarray) -> np.ndarray:
+    """Voigt strain (engineering shears) -> symmetric 3x3 tensor."""
+    v = np.asarray(voigt, dtype=float)
+    return np.array([[v[0], v[5] / 2, v[4] / 2], [v[5] / 2, v[1], v[3] / 2], [v[4] / 2, v[3] / 2, v[2]]])
+
+
+def _strain_voigt(eps: np.ndarray) -> np.ndarray:
+    return np.array([eps[0, 0], eps[1, 1], eps[2, 2], 2 * eps[1, 2], 2 * eps[0, 2], 2 * eps[0, 1]])
+
+
+def _stress_tensor(voigt: np.ndarray) -> np.ndarray:
+    v = np.asarray(voigt, dtype=float)
+    return np.array([[v[0], v[5], v[4]], [v[5], v[1], v[3]], [v[4], v[3], v[2]]])
+
+
+def _stress_voigt(sig: np.ndarray) -> np.ndarray:
+    return np.array([sig[0, 0], sig[1, 1], sig[2, 2], sig[1, 2], sig[0, 2], sig[0, 1]])
+
+
 def _strained(atoms: Atoms, voigt_index: int, amount: float) -> Atoms:
     """Copy of ``atoms`` under a homogeneous symmetric strain with one Voigt component = ``amount``."""
-    eps = np.zeros((3, 3))
-    i, j = _VOIGT[voigt_index]
-    if i == j:
-        eps[i, i] = amount
-    else:  # engineering shear strain: eps_ij = eps_ji = amount / 2
-        eps[i, j] = eps[j, i] = amount / 2.0
+    eps = _strain_tensor(np.eye(6)[voigt_index] * amount)
     a = atoms.copy()
     a.set_cell(atoms.cell[:] @ (np.eye(3) + eps), scale_atoms=True)  # rows are lattice vectors
     return a
 
 
-def _stress_after_ionic_relaxation(atoms: Atoms, calc, *, relax_ions: bool, fmax: float,
-                                   max_steps: int, force_tol: float) -> tuple[np.ndarray, int]:
-    atoms.calc = calc
-    steps = 0
-    if relax_ions and len(atoms) > 1 and np.abs(atoms.get_forces()).max() > force_tol:
-        from ase.optimize import BFGS
+def point_group(atoms: Atoms, symprec: float = 1e-3) -> np.ndarray:
+    """The crystal's point-group rotations in Cartesian coordinates (spglib), shape (n, 3, 3)."""
+    import spglib
 
-        opt = BFGS(atoms, logfile=None)
-        opt.run(fmax=fmax, steps=max_steps)
-        steps = int(opt.nsteps)
-    return np.asarray(atoms.get_stress(voigt=True), dtype=float), steps
+    sym = spglib.get_symmetry((atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers), symprec=symprec)
+    if sym is None:
+        return np.eye(3)[None]
+    lattice = atoms.cell[:].T  # columns are lattice vectors: x_cart = L x_frac
+    rotations = {tuple(np.round(lattice @ r @ np.linalg.inv(lattice), 8).ravel()) for r in sym["rotations"]}
+    return np.array([np.reshape(r, (3, 3)) for r in sorted(rotations)])
+
+
+def strain_components(atoms: Atoms, symprec: float | None = 1e-3) -> list[int]:
+    """The Voigt strain components whose stress responses, with their images under the point group, determine
+    the whole elastic tensor: 2 of 6 for cubic crystals (xx, yz), 3 for hexagonal, 6 for triclinic (and for
+    ``symprec=None``: no symmetry used).  Each component costs two strained cells (+-delta)."""
+    if symprec is None:
+        return list(range(6))
+    rotations = point_group(atoms, symprec)
+    known: list[np.ndarray] = []
+    chosen = []
+    for j in range(6):
+        e = np.eye(6)[j]
+        if known and np.linalg.matrix_rank(np.array(known + [e]), tol=1e-8) == np.linalg.matrix_rank(np.array(known), tol=1e-8):
+            continue
+        chosen.append(j)
+        eps = _strain_tensor(e)
+        known.extend(_strain_voigt(r @ eps @ r.T) for r in rotations)
+        if np.linalg.matrix_rank(np.array(known), tol=1e-8) == 6:
+            break
+    return chosen
+
+
+def elastic_tasks(atoms: Atoms, *, delta: float = DEFAULT_ELASTIC_DELTA, fmax: float = 1e-4,
+                  relax_ions: bool = True, symprec: float | None = 1e-3) -> list[Atoms]:
+    """PLAN of the elastic tensor: each strain component of :func:`strain_components` at +-``delta``
+    (engineering strain; ``cell' = cell (1 + eps)``), positions relaxed at fixed cell (``relax_ions`` tasks:
+    the *relaxed-ion* constants) or not (static tasks).  ``symprec=None``: all six components."""
+    out = []
+    for j in strain_components(atoms, symprec):
+        for sign in (1.0, -1.0):
+            kind = "relax_ions" if relax_ions and len(atoms) > 1 else "static"
+            out.append(task(_strained(atoms, j, sign * delta), kind, fmax=fmax if kind != "static" else None,
+                            elastic_component=j, elastic_strain=sign * delta))
+    return out
+
+
+def elastic_result(atoms: Atoms, labelled: Sequence[Atoms], *, symprec: float | None = 1e-3) -> dict:
+    """RESULT of the elastic tensor: central differences of the stresses, completed by symmetry.
+
+    For each computed component j, ``D_j = [sigma(+delta) - sigma(-delta)] / (2 delta)`` is the stress
+    response to the unit strain e_j; every point-group rotation R gives the response ``R D_j R^T`` to the
+    strain ``R e_j R^T`` (the crystal is invariant under R), and C [GPa] is the least-squares solution of
+    all these ``sigma = C epsilon``, symmetrised ``(C + C^T)/2`` (the asymmetry before that is
+    ``cij_asymmetry`` [GPa]).  For a triclinic crystal (or ``symprec=None``: no rotation used) this is the
+    plain 12-cell finite-strain tensor.
+
+    Returns :func:`elastic_moduli`'s keys (Cij, VRH moduli [GPa], Poisson ratio, sound velocities [m/s],
+    ``density`` [kg/m^3], ``debye_temperature`` [K], ``mechanically_stable``) plus ``elastic_delta``,
+    ``elastic_cells`` (strained cells computed) and ``ionic_relaxation_steps``.
+    """
+    rotations = point_group(atoms, symprec) if symprec is not None else np.eye(3)[None]
+    by_component: dict[int, dict[float, np.ndarray]] = {}
+    steps = 0
+    for a in labelled:
+        by_component.setdefault(int(a.info["elastic_component"]), {})[float(a.info["elastic_strain"])] = \
+            labelled_stress(a)
+        steps += int(a.info.get("relax_steps", 0) or 0)
+    strains, stresses, delta = [], [], float("nan")
+    for j, pair in sorted(by_component.items()):
+        (d_plus, s_plus), (d_minus, s_minus) = sorted(pair.items(), reverse=True)
+        delta = d_plus
+        response = _stress_tensor((s_plus - s_minus) / (d_plus - d_minus) / GPa)
+        eps = _strain_tensor(np.eye(6)[j])
+        for r in rotations:
+            strains.append(_strain_voigt(r @ eps @ r.T))
+            stresses.append(_stress_voigt(r @ response @ r.T))
+    c_t, *_ = np.linalg.lstsq(np.array(strains), np.array(stresses), rcond=None)
+    c = c_t.T
+    asym = float(np.abs(c - c.T).max())
+    c = 0.5 * (c + c.T)
+    volume = atoms.get_volume()
+    density = atoms.get_masses().sum() * _amu / (volume * 1e-30)
+    out = elastic_moduli(c, density=density, volume_per_atom=volume / len(atoms))
+    out.update({"cij_asymmetry": asym, "elastic_delta": float(delta), "elastic_cells": len(labelled),
+                "ionic_relaxation_steps": steps})
+    return out
 
 
 def elastic_moduli(cij: np.ndarray, *, density: float | None = None, volume_per_atom: float | None = None) -> dict:
@@ -176,43 +280,15 @@ def elastic_moduli(cij: np.ndarray, *, density: float | None = None, volume_per_
     return out
 
 
-def elastic_constants(atoms: Atoms, calc, *, delta: float = 0.005, relax_ions: bool = True,
-                      fmax: float = 1e-4, max_steps: int = 500, force_tol: float = 1e-6) -> dict:
-    """Full 6x6 elastic tensor [GPa] by finite strain (stress-strain, central differences).
-
-    For each Voigt component j the cell is strained by +-``delta`` (engineering strain, lattice
-    vectors as rows: ``cell' = cell (1 + eps)``), the stress is computed, and
-    ``C_ij = [sigma_i(+delta) - sigma_i(-delta)] / (2 delta)``; the result is symmetrised,
-    ``(C + C^T)/2`` (the asymmetry before that is reported as ``cij_asymmetry`` [GPa]).
-    With ``relax_ions`` the positions are relaxed (BFGS, ``fmax`` eV/Å, cell fixed) in each strained
-    cell whose forces exceed ``force_tol`` -- the *relaxed-ion* constants; Bravais lattices and
-    high-symmetry bases have zero forces under any homogeneous strain and skip it.
-
-    Returns :func:`elastic_moduli`'s keys (Cij, VRH moduli [GPa], Poisson ratio, sound velocities
-    [m/s], ``density`` [kg/m^3], ``debye_temperature`` [K], ``mechanically_stable``) plus
-    ``elastic_delta``, ``ionic_relaxation_steps`` and ``residual_stress`` [GPa] of the input cell.
-    """
-    c = np.zeros((6, 6))
-    steps_total = 0
-    for j in range(6):
-        sig = []
-        for sign in (1.0, -1.0):
-            a = _strained(atoms, j, sign * delta)
-            s, steps = _stress_after_ionic_relaxation(a, calc, relax_ions=relax_ions, fmax=fmax,
-                                                      max_steps=max_steps, force_tol=force_tol)
-            steps_total += steps
-            sig.append(s)
-        c[:, j] = (sig[0] - sig[1]) / (2.0 * delta) / GPa
-    asym = float(np.abs(c - c.T).max())
-    c = 0.5 * (c + c.T)
+def elastic_constants(atoms: Atoms, calc, *, delta: float = DEFAULT_ELASTIC_DELTA, relax_ions: bool = True,
+                      fmax: float = 1e-4, symprec: float | None = 1e-3) -> dict:
+    """Full 6x6 elastic tensor [GPa] by finite strain with ``calc`` (:func:`elastic_tasks` +
+    :func:`elastic_result`), plus ``residual_stress`` [GPa] of the input cell."""
+    out = elastic_result(atoms, run_tasks(elastic_tasks(atoms, delta=delta, fmax=fmax, relax_ions=relax_ions,
+                                                         symprec=symprec), calc), symprec=symprec)
     a0 = atoms.copy()
     a0.calc = calc
-    residual = np.asarray(a0.get_stress(voigt=True)) / GPa
-    volume = atoms.get_volume()
-    density = atoms.get_masses().sum() * _amu / (volume * 1e-30)
-    out = elastic_moduli(c, density=density, volume_per_atom=volume / len(atoms))
-    out.update({"cij_asymmetry": asym, "elastic_delta": float(delta), "ionic_relaxation_steps": steps_total,
-                "residual_stress": [float(x) for x in residual]})
+    out["residual_stress"] = [float(x) for x in np.asarray(a0.get_stress(voigt=True)) / GPa]
     return out
 
 
@@ -275,10 +351,18 @@ def _atoms_per_primitive_cell(atoms: Atoms, symprec: float = 1e-3) -> int:
 # --------------------------------------------------------------------------------------------
 # Bundle
 # --------------------------------------------------------------------------------------------
-def elastic_properties(atoms: Atoms, calc, *, delta: float = 0.005, relax_ions: bool = True,
-                       strains: Sequence[float] = np.linspace(-0.03, 0.03, 7), temperature: float = 300.0,
-                       symprec: float = 1e-3) -> dict:
-    """EOS, elastic tensor, VRH moduli, sound velocities, Debye temperature and Slack kappa, flat.
+def properties_tasks(atoms: Atoms, *, strains: Sequence[float] = DEFAULT_EOS_STRAINS,
+                     delta: float = DEFAULT_ELASTIC_DELTA, fmax: float = 1e-4, relax_ions: bool = True,
+                     symprec: float = 1e-3) -> list[Atoms]:
+    """PLAN of every elastic property: the EOS scan and the strained cells of the elastic tensor."""
+    return eos_tasks(atoms, strains) + elastic_tasks(atoms, delta=delta, fmax=fmax, relax_ions=relax_ions,
+                                                     symprec=symprec)
+
+
+def properties_result(atoms: Atoms, labelled: Sequence[Atoms], *, temperature: float = 300.0,
+                      symprec: float = 1e-3) -> dict:
+    """RESULT of :func:`properties_tasks`: EOS, elastic tensor, VRH moduli, sound velocities, Debye
+    temperature and Slack kappa, flat.
 
     Keys (flat, for the metrics table): ``bulk_modulus_eos``, ``v0_per_atom``, ``bprime``,
     ``C11`` .. ``C66`` (upper triangle), ``bulk_modulus_vrh``, ``shear_modulus_vrh`` (and Voigt/Reuss),
@@ -286,11 +370,13 @@ def elastic_properties(atoms: Atoms, calc, *, delta: float = 0.005, relax_ions: 
     ``density`` [kg/m^3], ``debye_temperature``/``debye_temperature_acoustic`` [K],
     ``mechanically_stable``, ``cij_min_eigenvalue`` [GPa], ``kappa_slack`` [W/m/K], ``gruneisen_slack``,
     ``atoms_per_primitive_cell``, ``mean_atomic_mass`` [amu].  Non-scalar extras: ``C`` (6x6 list),
-    ``eos_volumes_per_atom``/``eos_energies_per_atom``, ``residual_stress``.
+    ``eos_volumes_per_atom``/``eos_energies_per_atom``.
     """
+    eos = [a for a in labelled if "eos_strain" in a.info]
+    strained = [a for a in labelled if "elastic_component" in a.info]
     out: dict = {}
-    out.update(eos_bulk_modulus(atoms, calc, strains=strains))
-    out.update(elastic_constants(atoms, calc, delta=delta, relax_ions=relax_ions))
+    out.update(eos_result(atoms, eos))
+    out.update(elastic_result(atoms, strained, symprec=symprec))
     n_prim = _atoms_per_primitive_cell(atoms, symprec)
     mass = float(atoms.get_masses().mean())
     out["atoms_per_primitive_cell"] = n_prim
@@ -299,3 +385,11 @@ def elastic_properties(atoms: Atoms, calc, *, delta: float = 0.005, relax_ions: 
                            mean_atomic_mass=mass, volume_per_atom=atoms.get_volume() / len(atoms),
                            atoms_per_primitive_cell=n_prim, temperature=temperature))
     return out
+
+
+def elastic_properties(atoms: Atoms, calc, *, delta: float = DEFAULT_ELASTIC_DELTA, relax_ions: bool = True,
+                       strains: Sequence[float] = DEFAULT_EOS_STRAINS, temperature: float = 300.0,
+                       fmax: float = 1e-4, symprec: float = 1e-3) -> dict:
+    """:func:`properties_result` of :func:`properties_tasks` answered by ``calc`` in this process."""
+    tasks = properties_tasks(atoms, strains=strains, delta=delta, fmax=fmax, relax_ions=relax_ions, symprec=symprec)
+    return properties_result(atoms, run_tasks(tasks, calc), temperature=temperature, symprec=symprec)

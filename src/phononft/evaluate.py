@@ -22,8 +22,9 @@ from ase import Atoms
 
 from . import compare
 from .io import get_labels, read_extxyz, write_extxyz, write_json
-from .phonons import finite_displacement_phonons, relax, save_phonopy
-from .runlog import cpu_seconds
+from .phonons import finite_displacement_phonons, save_phonopy
+from .tasks import relax
+from .logs import cpu_seconds
 from .structures import supercell_matrix
 
 
@@ -112,26 +113,26 @@ def properties_beyond_phonons(structure: Atoms, relaxed: Atoms, calc, cfg: dict,
     from .elastic import elastic_properties
     from .modes import analyse_imaginary
 
-    ecfg = cfg.get("evaluate", {})
+    ecfg = cfg["evaluate"]
     out: dict = {}
-    if ecfg.get("elastic", True):
+    if ecfg["elastic"]:
         t0 = time.perf_counter()
         props = elastic_properties(relaxed, calc, temperature=cfg["phonons"]["temperature"])
         out.update({k: v for k, v in props.items() if np.isscalar(v) or v is None})
         out["cij"] = props.get("C")
         log(f"elastic: B_EOS {props['bulk_modulus_eos']:.1f} GPa, G_VRH {props['shear_modulus_vrh']:.1f} GPa, "
             f"kappa_Slack {props['kappa_slack']:.2f} W/m/K ({time.perf_counter() - t0:.1f} s)")
-    icfg = ecfg.get("imaginary", {})
-    amax, n = icfg.get("amplitude_max", 0.3), icfg.get("grid_points", 9)
+    icfg = ecfg["imaginary"]
+    amax, n = icfg["amplitude_max"], icfg["grid_points"]
     t0 = time.perf_counter()
-    small = supercell_matrix(structure, icfg.get("supercell_min_length", 5.0))
+    small = supercell_matrix(structure, icfg["supercell_min_length"])
     phonon, _ = finite_displacement_phonons(relaxed, calc, small, distance=cfg["phonons"]["displacement"],
                                             log=lambda s: None)
     analysis = analyse_imaginary(phonon, calc, modes=reference_modes or None,
                                  threshold=cfg["phonons"]["imaginary_threshold"],
                                  amplitudes=np.linspace(-amax, amax, n),
-                                 relax_amplitude=icfg.get("relax_amplitude", 0.1), fmax=icfg.get("fmax", 1e-3),
-                                 relax=icfg.get("relax", True))
+                                 relax_amplitude=icfg["relax_amplitude"], fmax=icfg["fmax"],
+                                 relax=icfg["relax"])
     write_json(out_dir / "surface.json", {"surface": analysis["surface"], "relaxation": analysis["relaxation"],
                                           "modes_source": analysis["surface_modes_source"]})
     write_json(out_dir / "modes.json", analysis["modes"])

@@ -55,6 +55,7 @@ from matplotlib.colors import BoundaryNorm, LogNorm  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import FancyBboxPatch, Patch, Rectangle  # noqa: E402
 
+from . import layout  # noqa: E402
 from .io import atomic_path  # noqa: E402
 
 # --------------------------------------------------------------------------------------------------
@@ -539,14 +540,13 @@ def eval_files(results_dir: str | Path, material: str, *, budget: int, seed: int
                pretrained_budget: int = 0) -> dict[str, Path | None]:
     """``{model label: path}`` of one material's evaluated models at ``budget`` (None where absent).
 
-    ``results/{material}/eval/{strategy}/n{budget}/s{seed}/{filename}``; ``pretrained`` is looked up at
-    ``n{pretrained_budget}``. The reference's file is ``results/{material}/eval/reference/{filename}``.
+    ``phononft.layout.evaluation`` with ``results_dir`` in place of ``results/``; ``pretrained`` is looked up
+    at ``n{pretrained_budget}``.
     """
-    root = Path(results_dir) / material / "eval"
     out: dict[str, Path | None] = {}
     for s in strategies:
         b = pretrained_budget if s == "pretrained" else budget
-        p = root / s / f"n{b}" / f"s{seed}" / filename
+        p = Path(results_dir) / Path(layout.evaluation(material, s, b, seed, filename)).relative_to(layout.RESULTS)
         out[model_label(s, None if s == "pretrained" else b)] = p if p.exists() else None
     return out
 
@@ -1728,3 +1728,26 @@ __all__ = [
     "fig04_band_section", "fig05_imaginary_modes", "fig06_cost", "fig07_element_heatmap",
     "fig08_validation_errors", "fig09_thermal_deviation", "fig10_band_grid", "fig11_validation_per_material",
 ]
+
+
+def draw_partial_figures(table: str | Path, budget: int) -> Path:
+    """The figures drawn from the tidy table alone, of a partial summary (failed models marked missing; the
+    figures show them as n/a), into ``results/figures/partial/``."""
+    df = load_table(table)
+    out = Path(layout.figure("x", partial=True)).parent
+    out.mkdir(parents=True, exist_ok=True)
+    table_figures = {
+        "budget_curves": (budget_curves, {}),
+        "fig03_property_deviation": (fig03_property_deviation, {"budget": budget}),
+        "fig06_cost": (fig06_cost, {}),
+        "fig08_validation_errors": (fig08_validation_errors, {}),
+        "fig09_thermal_deviation": (fig09_thermal_deviation, {}),
+        "fig11_validation_per_material": (fig11_validation_per_material, {"budget": budget}),
+    }
+    for name, (draw, options) in table_figures.items():
+        try:
+            draw(df, out_png=layout.figure(name, "png", partial=True), out_pdf=layout.figure(name, "pdf", partial=True),
+                 **options)
+        except Exception as exc:  # a partial summary must not fail on one figure
+            print(f"phononft: partial figure {name} not drawn: {exc}")
+    return out

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from .io import link_or_copy, read_extxyz, write_extxyz, write_json
-from .runlog import cpu_seconds
+from .logs import cpu_seconds
 from .mace_train import base_options, resolve_device, run_mace_train, summarize_epochs
 
 STRATEGIES = ("pretrained", "scratch", "naive", "frozen", "multihead", "lora", "equitrain", "l2sp")

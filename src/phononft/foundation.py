@@ -126,7 +126,7 @@ def pretrain_from_config(cfg: dict, model: Path, replay: Path, valid: Path, work
     return summary
 
 
-def use_existing(model: Path, out_model: Path) -> None:
+def copy_foundation(model: Path, out_model: Path) -> None:
     """Real world: copy a local foundation model file into the results tree (a copy, not a link: Snakemake
     touches its output files, which would change the mtime of the user's own file through a link)."""
     model, out_model = Path(model), Path(out_model)  # the Snakemake adapter passes strings

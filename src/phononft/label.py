@@ -74,8 +74,7 @@ def make_calculator(spec: str = "ase.calculators.emt:EMT", kwargs: dict | None =
 
 def calculator_from_config(cfg: dict) -> Calculator:
     """Calculator of a ``mock`` labeller config block (keys ``calculator``, ``kwargs``, ``softening``)."""
-    return make_calculator(cfg.get("calculator", "ase.calculators.emt:EMT"), cfg.get("kwargs"),
-                           cfg.get("softening", 1.0))
+    return make_calculator(cfg["calculator"], cfg["kwargs"], cfg["softening"])
 
 
 def check_elements(calc: Calculator, symbols: Sequence[str], what: str) -> None:

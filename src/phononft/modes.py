@@ -328,7 +328,7 @@ def relax_along_modes(phonon, calc, modes: Sequence[Mapping], *, amplitude: floa
     ``relax_steps``, ``best_start`` ("mode1" or "mode1+mode2"), ``starts`` (per-start details),
     ``final_cell`` [Å], ``final_scaled_positions``, ``final_numbers`` (the end structure).
     """
-    from .phonons import relax
+    from .tasks import relax
 
     use = list(modes)[:2]
     lo, hi = symprecs

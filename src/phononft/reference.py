@@ -73,8 +73,8 @@ def calculator_free_properties(phonon, cfg: dict, out_dir: Path, *, reason: str,
     from .modes import energy_surface, find_imaginary_modes
 
     threshold = cfg["phonons"]["imaginary_threshold"]
-    icfg = cfg.get("evaluate", {}).get("imaginary", {})
-    amax, n = icfg.get("amplitude_max", 0.3), icfg.get("grid_points", 9)
+    icfg = cfg["evaluate"]["imaginary"]
+    amax, n = icfg["amplitude_max"], icfg["grid_points"]
     modes = find_imaginary_modes(phonon, threshold=threshold)
     nan = float("nan")
     out: dict = {k: nan for k in ELASTIC_KEYS}

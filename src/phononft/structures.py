@@ -55,7 +55,8 @@ def read_structure_file(path: str | Path) -> Atoms:
 
         atoms = ase.io.read(path, index=0)
     except Exception as exc:
-        raise StructureError(f"cannot read structure file {path}: {exc}") from exc
+        reason = str(exc).strip() or "the file's content is not a structure ASE can read"
+        raise StructureError(f"cannot read structure file {path}: {type(exc).__name__}: {reason}") from exc
     if len(atoms) == 0 or atoms.cell.rank != 3:
         raise StructureError(f"structure file {path} holds no periodic 3-D crystal")
     atoms.pbc = True

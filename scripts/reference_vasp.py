@@ -1,6 +1,6 @@
 """Snakemake adapter: one displaced (index >= 1) or the undisplaced (index 0) phonon supercell labelled by VASP."""
 from phononft.reference import displaced_supercell
-from phononft.runlog import rule_logger
+from phononft.logs import rule_logger
 from phononft.vasp_jobs import label_one
 
 log = rule_logger(snakemake.log[0])

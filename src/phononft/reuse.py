@@ -1,48 +1,18 @@
-"""Logging for the thin Snakemake scripts: every line goes to the rule's ``log:`` file, time-stamped."""
+"""Reuse of finished models: one job trains or evaluates every model of a material x strategy; a model
+finished by an earlier, failed run of the job is kept with a fingerprint of its settings, inputs and code and
+reused instead of recomputed (:func:`reuse_or_run`); failures of single models are collected (:func:`run_models`)."""
 
 from __future__ import annotations
 
-import logging
-import sys
-import time
+import hashlib
+import json
+import shutil
+import traceback
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable, Sequence
 
 from .io import link_or_copy
-
-
-def rule_logger(log_path: str | Path | None, name: str = "phononft") -> Callable[[str], None]:
-    """Return ``log(msg)`` writing to ``log_path`` (and stderr); Python warnings and logging go there too."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_path:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_path, mode="w"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        handlers=handlers, force=True)
-    logging.captureWarnings(True)
-    logger = logging.getLogger(name)
-    t0 = time.perf_counter()
-
-    def log_uncaught(exc_type, exc, tb):  # the failure's reason lands in the rule's log too
-        import traceback
-
-        logger.error("job failed: %s: %s\n%s", exc_type.__name__, exc,
-                     "".join(traceback.format_exception(exc_type, exc, tb)))
-
-    sys.excepthook = log_uncaught
-
-    def log(msg: str) -> None:
-        logger.info(f"[{time.perf_counter() - t0:8.1f} s] {msg}")
-
-    return log
-
-
-def cpu_seconds() -> float:
-    """CPU seconds used so far by this process (all threads) and its finished child processes."""
-    import resource
-
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def run_models(models: Sequence, run_one: Callable[[object], object], *, what: str,
@@ -52,8 +22,6 @@ def run_models(models: Sequence, run_one: Callable[[object], object], *, what: s
     model does not stop the others: each is tried, each failure logged with its traceback, and one error
     naming all failed models is raised at the end (Snakemake then removes the job's outputs; the finished
     models are kept by :func:`reuse_or_run` and not recomputed by the rerun)."""
-    import traceback
-
     results, failed = [], []
     for k, model in enumerate(models, 1):
         log(f"{what}: {model} ({k}/{len(models)})")
@@ -71,8 +39,6 @@ def run_models(models: Sequence, run_one: Callable[[object], object], *, what: s
 def file_fingerprint(path: str | Path, *, hash_limit: int = 256 * 2**20) -> str:
     """SHA-256 of a file's content; for files over ``hash_limit`` bytes (e.g. a replay set of gigabytes)
     size and modification time instead."""
-    import hashlib
-
     path = Path(path)
     st = path.stat()
     if st.st_size > hash_limit:
@@ -84,15 +50,6 @@ def file_fingerprint(path: str | Path, *, hash_limit: int = 256 * 2**20) -> str:
     return h.hexdigest()
 
 
-def model_folder(job: str | Path, budget: int, seed: int) -> tuple[Path, Path]:
-    """One model of a finetune/evaluate job whose folder is ``results/<m>/<stage>/<strategy>``: its folder
-    ``n<budget>/s<seed>`` there, and the folder where :func:`reuse_or_run` keeps it,
-    ``results/<m>/.finished/<stage>/<strategy>/n<budget>/s<seed>`` (outside the job's directory output)."""
-    job = Path(job)
-    model = Path(f"n{budget}", f"s{seed}")
-    return job / model, job.parent.parent / ".finished" / job.parent.name / job.name / model
-
-
 def reuse_or_run(outputs: Sequence[str | Path], key: dict, run: Callable[[], object], *, store: str | Path,
                  log: Callable[[str], None] = print) -> bool:
     """Produce ``outputs`` (files of distinct names) with ``run()``, unless an earlier run with the same
@@ -100,9 +57,6 @@ def reuse_or_run(outputs: Sequence[str | Path], key: dict, run: Callable[[], obj
     ``run`` is skipped.  After a run, the outputs are hard-linked into ``store`` (no extra disk) with the key,
     so that a model finished by a job that failed later (Snakemake removes all outputs of a failed job) is
     not recomputed.  ``store`` must lie outside the job's outputs.  Returns True when ``run`` ran."""
-    import json
-    import shutil
-
     outputs = [Path(o) for o in outputs]
     store = Path(store)
     key_file = store / "key.json"
@@ -125,14 +79,12 @@ def reuse_or_run(outputs: Sequence[str | Path], key: dict, run: Callable[[], obj
 
 
 def code_fingerprint() -> dict:
-    """Versions a reused result must share with the code now: phononft's own source (hashed, so that an
-    edit counts too), mace-torch and torch."""
-    import hashlib
-    from importlib.metadata import PackageNotFoundError, version
-
+    """Versions a reused result must share with the code now: phononft's own source (every module, hashed, so
+    that an edit counts too), mace-torch and torch."""
     h = hashlib.sha256()
-    for f in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(f.name.encode())
+    package = Path(__file__).parent
+    for f in sorted(package.rglob("*.py")):
+        h.update(f.relative_to(package).as_posix().encode())
         h.update(f.read_bytes())
     out = {"phononft_source": h.hexdigest()}
     for dist in ("mace-torch", "torch"):

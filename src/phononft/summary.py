@@ -1,4 +1,4 @@
-"""Aggregate stage: every per-model metrics.json into one tidy table.
+"""Summary stage: every per-model metrics.json into one tidy table.
 
 ``results/summary/metrics.csv`` has one row per material x strategy x budget x seed x metric with the
 columns ``material, strategy, budget, seed, metric, value, unit``.  The reference's own properties are
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import layout
 from .io import atomic_path, read_json
 
 UNITS = {
@@ -36,8 +37,6 @@ UNITS = {
     "min_imaginary_frequency": "THz", "C11": "GPa", "C12": "GPa", "C44": "GPa",
 }
 
-PATTERN = re.compile(r"results/(?P<material>[^/]+)/eval/(?P<strategy>[^/]+)/n(?P<budget>\d+)/s(?P<seed>\d+)/metrics\.json$")
-REF_PATTERN = re.compile(r"results/(?P<material>[^/]+)/eval/reference/metrics\.json$")
 
 
 PATTERN_UNITS = [
@@ -104,17 +103,17 @@ def collect(metric_files: list[str], reference_files: list[str], expected: list[
     rows = []
     seen = set()
     for path in reference_files:
-        m = REF_PATTERN.search(str(path))
-        if not m:
+        material = layout.parse_reference(path)
+        if material is None:
             raise ValueError(f"not a reference metrics path: {path}")
         for metric, value in flatten(read_json(path)).items():
-            rows.append((m["material"], "reference", 0, 0, metric, value, unit_of(metric), "ok"))
+            rows.append((material, "reference", 0, 0, metric, value, unit_of(metric), "ok"))
     all_metrics: set[str] = set()
     for path in metric_files:
-        m = PATTERN.search(str(path))
-        if not m:
+        run = layout.parse_evaluation(path)
+        if run is None:
             raise ValueError(f"not a model metrics path: {path}")
-        key = (m["material"], m["strategy"], int(m["budget"]), int(m["seed"]))
+        key = (run["material"], run["strategy"], run["budget"], run["seed"])
         if not Path(path).is_file():
             continue
         seen.add(key)
@@ -167,36 +166,17 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
         df.to_csv(tmp, index=False, quoting=csv.QUOTE_MINIMAL)
 
 
-def write_partial_summary(runs: list[tuple], results: str | Path = "results") -> Path | None:
-    """After a run that failed (e.g. with ``--keep-going``): the tidy table of what exists, every missing
-    model marked ``missing``, and the budget-curve figure of it, under ``summary/metrics_partial.csv`` and
-    ``figures/partial/``.  Returns the table's path (None when nothing was evaluated yet)."""
-    results = Path(results)
-    files = [results / m / "eval" / s / f"n{b}" / f"s{seed}" / "metrics.json" for m, s, b, seed in runs]
-    refs = sorted(str(p) for p in results.glob("*/eval/reference/metrics.json"))
+def write_partial_table(runs: list[tuple]) -> Path | None:
+    """After a run that failed (e.g. with ``--keep-going``): the tidy table of what exists, every missing model
+    marked ``missing``, as ``summary/metrics_partial.csv``.  Returns its path (None when nothing was evaluated
+    yet); ``rules/common.smk`` then draws the table's figures from it."""
+    files = [Path(layout.evaluation(*run, "metrics.json")) for run in runs]
+    materials = sorted({run[0] for run in runs})
+    refs = [layout.reference(m, "metrics.json") for m in materials if Path(layout.reference(m, "metrics.json")).is_file()]
     present = [str(f) for f in files if f.is_file()]
     if not present and not refs:
         return None
     df = collect(present, refs, [tuple(r) for r in runs])
-    out = results / "summary" / "metrics_partial.csv"
+    out = Path(layout.summary("metrics_partial.csv"))
     write_table(df, out)
-    if present:
-        from . import figures
-
-        fig = results / "figures" / "partial"
-        fig.mkdir(parents=True, exist_ok=True)
-        budget = max(int(b) for _, _, b, _ in runs)
-        table_figures = {  # every figure drawn from the table alone; they mark missing entries "n/a"
-            "budget_curves": (figures.budget_curves, {}),
-            "fig03_property_deviation": (figures.fig03_property_deviation, {"budget": budget}),
-            "fig06_cost": (figures.fig06_cost, {}),
-            "fig08_validation_errors": (figures.fig08_validation_errors, {}),
-            "fig09_thermal_deviation": (figures.fig09_thermal_deviation, {}),
-            "fig11_validation_per_material": (figures.fig11_validation_per_material, {"budget": budget}),
-        }
-        for name, (draw, options) in table_figures.items():
-            try:
-                draw(df, out_png=fig / f"{name}.png", out_pdf=fig / f"{name}.pdf", **options)
-            except Exception as exc:  # a partial summary must not fail on one figure
-                print(f"phononft: partial figure {name} not drawn: {exc}")
     return out

@@ -1,6 +1,6 @@
 """Snakemake adapter: the tidy metrics table (phononft.aggregate)."""
 from phononft.aggregate import collect, write_table
-from phononft.runlog import rule_logger
+from phononft.logs import rule_logger
 
 log = rule_logger(snakemake.log[0])
 runs = [tuple(r) for r in snakemake.params.runs]

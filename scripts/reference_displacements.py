@@ -1,7 +1,7 @@
 """Snakemake adapter: phonopy displacements of a material's structure for VASP labelling (phononft.reference)."""
 from phononft.io import read_extxyz
 from phononft.reference import write_displacements
-from phononft.runlog import rule_logger
+from phononft.logs import rule_logger
 
 log = rule_logger(snakemake.log[0])
 structure = read_extxyz(snakemake.input.structure)[0]

@@ -1,13 +1,15 @@
 """Snakemake adapter: every budget x seed of one material x strategy against the reference
 (phononft.evaluate), into the job's folder; evaluations finished by an earlier run of the job are reused
-(phononft.runlog.reuse_or_run)."""
+(phononft.reuse.reuse_or_run)."""
 from pathlib import Path
 
 import torch
 
 from phononft.evaluate import evaluate_model
 from phononft.io import read_extxyz, read_json
-from phononft.runlog import code_fingerprint, file_fingerprint, model_folder, reuse_or_run, rule_logger, run_models
+from phononft.layout import EVALUATION_FILES, MODEL_FILES, run_folders
+from phononft.logs import announce, rule_logger
+from phononft.reuse import code_fingerprint, file_fingerprint, reuse_or_run, run_models
 
 log = rule_logger(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
@@ -16,14 +18,13 @@ strategy, material = job.name, snakemake.wildcards.material
 structure, modes = read_extxyz(i.structure)[0], read_json(i.modes)
 shared = {name: file_fingerprint(getattr(i, name)) for name in ("structure", "reference", "modes", "test")}
 common = {"settings": p.settings, "inputs": shared, "code": code_fingerprint()}
-NAMES = ("metrics.json", "phonopy.yaml", "bands.json", "thermal.json", "surface.json")
 
 
 def evaluate(run):
     budget, seed = run
-    trained, _ = model_folder(i.models, budget, seed)
-    model, record = trained / "model.model", trained / "train.json"
-    folder, store = model_folder(job, budget, seed)
+    trained, _ = run_folders(i.models, budget, seed)
+    model, record = (trained / name for name in MODEL_FILES)
+    folder, store = run_folders(job, budget, seed)
     key = {**common, "model": file_fingerprint(model), "record": file_fingerprint(record)}
 
     def evaluate_one():
@@ -31,7 +32,11 @@ def evaluate(run):
         evaluate_model(model, structure, Path(i.reference), Path(i.test), p.settings, folder,
                        train_log=read_json(record), reference_modes=modes, log=log)
 
-    reuse_or_run([folder / name for name in NAMES], key, evaluate_one, store=store, log=log)
+    reuse_or_run([folder / name for name in EVALUATION_FILES], key, evaluate_one, store=store, log=log)
+    m = read_json(folder / "metrics.json")
+    announce(f"{material} {strategy} N={budget} seed {seed}: band RMSE {m['rmse']:.3f} THz, force MAE "
+             f"{m['force_mae']:.1f} meV/Å ({m.get('finetune_wall_seconds') or 0:.0f} s training, "
+             f"{m['evaluate_wall_seconds']:.0f} s evaluation)")
 
 
 job.mkdir(parents=True, exist_ok=True)

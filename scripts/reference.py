@@ -6,7 +6,7 @@ mock labeller: relaxation + phonons with the calculator itself (phononft.evaluat
 """
 from pathlib import Path
 
-from phononft.runlog import rule_logger
+from phononft.logs import rule_logger
 
 log = rule_logger(snakemake.log[0])
 i = snakemake.input
@@ -27,6 +27,6 @@ else:
     from phononft.label import calculator_from_config
 
     structure = read_extxyz(i.structure)[0]
-    calc = calculator_from_config(snakemake.params.labeller["mock"])
+    calc = calculator_from_config(cfg["labeller"]["mock"])
     metrics = evaluate_reference(structure, calc, cfg, out_dir, log=log)
 log(f"reference: min {metrics['min_frequency']:.3f} THz, max {metrics['max_frequency']:.3f} THz")

@@ -1,11 +1,11 @@
-"""Jobs that cover several models (phononft.runlog): every model is tried, failures are named, and a model
+"""Jobs that cover several models (phononft.reuse): every model is tried, failures are named, and a model
 finished by a failed job is reused by the rerun instead of being recomputed."""
 
 from __future__ import annotations
 
 import pytest
 
-from phononft.runlog import file_fingerprint, reuse_or_run, run_models
+from phononft.reuse import file_fingerprint, reuse_or_run, run_models
 
 
 def test_run_models_tries_every_model_and_names_the_failed_ones():
@@ -82,8 +82,10 @@ def test_file_fingerprint_follows_content(tmp_path):
 def test_model_folder_and_its_store_outside_the_job_output():
     from pathlib import Path
 
-    from phononft.runlog import model_folder
+    from phononft import layout
 
-    folder, store = model_folder("results/Cu/eval/naive", 10, 2)
-    assert folder == Path("results/Cu/eval/naive/n10/s2")
-    assert store == Path("results/Cu/.finished/eval/naive/n10/s2")
+    job = layout.job("evaluate", "Cu", "naive")
+    folder, store = layout.run_folders(job, 10, 2)
+    assert folder == Path("results/Cu/evaluate/naive/n10/s2") == Path(layout.evaluation("Cu", "naive", 10, 2))
+    assert store == Path("results/Cu/.finished/evaluate/naive/n10/s2")
+    assert not store.is_relative_to(job)

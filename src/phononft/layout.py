@@ -1,0 +1,145 @@
+"""The results layout: every path the workflow reads or writes, in one place.
+
+Rules (``rules/*.smk``), scripts, the summary and the figures ask this module for paths; none spells a
+folder itself.  Paths are relative to the working directory (Snakemake's ``--directory``) and are plain
+strings, so that a rule can pass wildcards through them: ``layout.rattled("{material}", "{split}")`` is
+the pattern ``results/{material}/rattle/{split}.extxyz``.
+
+One stage, one name: each stage's results live in a folder named after it (``rules/<stage>.smk``,
+``scripts/<stage>*.py``, ``phononft.<stage>``, ``results/<material>/<stage>/``, ``results/logs/<stage>/``,
+``results/benchmarks/<stage>/``)::
+
+    results/
+      foundation/                       model.model, pretrain_{train,valid}.extxyz, train.json
+      <material>/
+        structures/                     structure.extxyz (the unit cell), structure.json (its summary)
+        rattle/{train,valid,test}.extxyz
+        label/{train,valid,test}.extxyz  (+ label/vasp/<split>/<index>/: one VASP job directory each)
+        reference/                      the reference's phonons and properties (+ reference/vasp/...)
+        finetune/<strategy>/n<N>/s<seed>/   model.model, train.json
+        evaluate/<strategy>/n<N>/s<seed>/   metrics.json, phonopy.yaml, bands.json, thermal.json, ...
+        .finished/<stage>/<strategy>/n<N>/s<seed>/  kept copies of finished models (phononft.reuse)
+      summary/metrics.csv               the tidy table
+      figures/<name>.{png,pdf}
+      logs/<stage>/..., benchmarks/<stage>/...
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+RESULTS = "results"
+SPLITS = ("train", "valid", "test")
+#: Files of one evaluated model (evaluate/<strategy>/n<N>/s<seed>/) and of the reference.
+EVALUATION_FILES = ("metrics.json", "phonopy.yaml", "bands.json", "thermal.json", "surface.json")
+MODEL_FILES = ("model.model", "train.json")
+
+
+def material_dir(material: str) -> str:
+    return f"{RESULTS}/{material}"
+
+
+# ---- structures, rattle, label -------------------------------------------------------------------
+def structure(material: str, ext: str = "extxyz") -> str:
+    """The material's unit cell (``extxyz``) or its summary (``json``)."""
+    return f"{RESULTS}/{material}/structures/structure.{ext}"
+
+
+def rattled(material: str, split: str) -> str:
+    return f"{RESULTS}/{material}/rattle/{split}.extxyz"
+
+
+def labelled(material: str, split: str) -> str:
+    return f"{RESULTS}/{material}/label/{split}.extxyz"
+
+
+def vasp_label_batch(material: str, split: str, job) -> str:
+    """Output of VASP labelling job ``job`` of a split; each structure has its own directory beside it."""
+    return f"{RESULTS}/{material}/label/vasp/{split}/job{job}.extxyz"
+
+
+# ---- foundation ----------------------------------------------------------------------------------
+def foundation(name: str = "model.model") -> str:
+    """``model.model``, ``pretrain_train.extxyz``, ``pretrain_valid.extxyz``, ``train.json``."""
+    return f"{RESULTS}/foundation/{name}"
+
+
+# ---- reference -----------------------------------------------------------------------------------
+def reference(material: str, name: str | None = None) -> str:
+    """The reference's folder, or a file in it (``metrics.json``, ``phonopy.yaml``, ``bands.json``, ...)."""
+    folder = f"{RESULTS}/{material}/reference"
+    return folder if name is None else f"{folder}/{name}"
+
+
+# ---- finetune and evaluate: one job per material x strategy ---------------------------------------
+def job(stage: str, material: str, strategy: str) -> str:
+    """Folder of one ``finetune`` or ``evaluate`` job (a directory output) holding every model of a
+    material x strategy as ``n<budget>/s<seed>/``."""
+    if stage not in ("finetune", "evaluate"):
+        raise ValueError(f"stage must be finetune or evaluate, not {stage!r}")
+    return f"{RESULTS}/{material}/{stage}/{strategy}"
+
+
+def run_name(budget, seed) -> str:
+    return f"n{budget}/s{seed}"
+
+
+def model(material: str, strategy: str, budget, seed, name: str | None = None) -> str:
+    """A trained model's folder (or a file in it: ``model.model``, ``train.json``)."""
+    folder = f"{job('finetune', material, strategy)}/{run_name(budget, seed)}"
+    return folder if name is None else f"{folder}/{name}"
+
+
+def evaluation(material: str, strategy: str, budget, seed, name: str | None = None) -> str:
+    """A model's evaluation folder (or a file in it: ``metrics.json``, ``bands.json``, ...)."""
+    folder = f"{job('evaluate', material, strategy)}/{run_name(budget, seed)}"
+    return folder if name is None else f"{folder}/{name}"
+
+
+def run_folders(job_dir: str | Path, budget, seed) -> tuple[Path, Path]:
+    """One model of a finetune/evaluate job: its folder ``n<budget>/s<seed>`` inside the job's folder
+    ``results/<m>/<stage>/<strategy>``, and the folder where :func:`phononft.reuse.reuse_or_run` keeps it,
+    ``results/<m>/.finished/<stage>/<strategy>/n<budget>/s<seed>`` (outside the job's directory output)."""
+    job_dir = Path(job_dir)
+    run = Path(run_name(budget, seed))
+    return job_dir / run, job_dir.parent.parent / ".finished" / job_dir.parent.name / job_dir.name / run
+
+
+_EVALUATION = re.compile(rf"{RESULTS}/(?P<material>[^/]+)/evaluate/(?P<strategy>[^/]+)/n(?P<budget>\d+)/"
+                         r"s(?P<seed>\d+)/metrics\.json$")
+_REFERENCE = re.compile(rf"{RESULTS}/(?P<material>[^/]+)/reference/metrics\.json$")
+
+
+def parse_evaluation(path: str | Path) -> dict | None:
+    """``{"material", "strategy", "budget", "seed"}`` of a model's metrics.json path (``None`` otherwise)."""
+    m = _EVALUATION.search(Path(path).as_posix())
+    if not m:
+        return None
+    return {"material": m["material"], "strategy": m["strategy"], "budget": int(m["budget"]),
+            "seed": int(m["seed"])}
+
+
+def parse_reference(path: str | Path) -> str | None:
+    """The material of a reference's metrics.json path (``None`` otherwise)."""
+    m = _REFERENCE.search(Path(path).as_posix())
+    return m["material"] if m else None
+
+
+# ---- summary, figures, logs, benchmarks ----------------------------------------------------------
+def summary(name: str = "metrics.csv") -> str:
+    return f"{RESULTS}/summary/{name}"
+
+
+def figure(name: str, ext: str = "png", *, partial: bool = False) -> str:
+    return f"{RESULTS}/figures/{'partial/' if partial else ''}{name}.{ext}"
+
+
+def log(stage: str, name: str) -> str:
+    """``results/logs/<stage>/<name>.log`` (``name`` may hold wildcards and sub-folders)."""
+    return f"{RESULTS}/logs/{stage}/{name}.log"
+
+
+def benchmark(stage: str, name: str) -> str:
+    """``results/benchmarks/<stage>/<name>.tsv`` (Snakemake's ``benchmark:`` files)."""
+    return f"{RESULTS}/benchmarks/{stage}/{name}.tsv"
