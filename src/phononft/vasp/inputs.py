@@ -21,8 +21,11 @@ from ase.io.vasp import write_vasp
 __all__ = [
     "DEFAULT_INCAR",
     "INPUT_FILES",
+    "KINDS",
+    "KIND_INCAR",
     "format_incar",
     "grouped_order",
+    "kind_incar",
     "kpoint_divisions",
     "resolve_potcars",
     "write_inputs",
@@ -48,6 +51,33 @@ DEFAULT_INCAR: dict = {
     "LWAVE": False,
     "LCHARG": False,
 }
+
+#: What a run computes, as INCAR tags on top of DEFAULT_INCAR (``incar=`` overrides still apply last).
+#: The relaxation settings are atomate2's tight relaxations (materialsproject/atomate2,
+#: src/atomate2/vasp/sets/core.py ``TightRelaxSetGenerator``, the ``TightRelaxMaker`` that ``PhononMaker``
+#: runs twice as its ``bulk_relax_maker = DoubleRelaxMaker.from_relax_maker(TightRelaxMaker())``;
+#: src/atomate2/vasp/jobs/elastic.py ``ElasticRelaxMaker`` for the fixed-cell ISIF 2 one): IBRION 2
+#: (conjugate gradient), NSW 99, EDIFF 1e-7, EDIFFG -0.001 (forces below 1e-3 eV/A), LREAL False,
+#: ALGO Normal, LCHARG False (the last four are DEFAULT_INCAR's already).  Not taken over: their
+#: ENCUT 700 (the benchmark's relaxations used ENCUT 520 like its displacement runs, see
+#: data/phonon-benchmark/README.md) and the benchmark's EDIFFG +1e-6 (an energy criterion; pass
+#: ``incar={"EDIFFG": 1e-6}`` for it): here EDIFFG = -fmax, the same force criterion (eV/A) as the
+#: in-process ASE relaxations (phononft.phonons.relax).
+#:
+#: * ``static``: single point (DEFAULT_INCAR: IBRION -1, NSW 0, ISYM 0);
+#: * ``relax_ions``: positions only, cell fixed (ISIF 2), no symmetrisation (ISYM 0), e.g. the strained
+#:   cells of the elastic tensor;
+#: * ``relax_cell``: cell and positions (ISIF 3) with VASP's symmetry on (ISYM 2, VASP's PAW default; the
+#:   benchmark's INCAR leaves it unset), the reference relaxation;
+#: * ``relax_free``: cell and positions (ISIF 3) without symmetry (ISYM 0), relaxation along imaginary
+#:   modes into a new phase.
+KIND_INCAR: dict[str, dict] = {
+    "static": {},
+    "relax_ions": {"IBRION": 2, "ISIF": 2, "NSW": 99, "EDIFFG": -1e-3, "ISYM": 0},
+    "relax_cell": {"IBRION": 2, "ISIF": 3, "NSW": 99, "EDIFFG": -1e-3, "ISYM": 2},
+    "relax_free": {"IBRION": 2, "ISIF": 3, "NSW": 99, "EDIFFG": -1e-3, "ISYM": 0},
+}
+KINDS = tuple(KIND_INCAR)
 
 #: Files this module writes into a job directory; everything else there is a VASP output.
 INPUT_FILES = ("INCAR", "KPOINTS", "POSCAR", "POTCAR")
@@ -273,18 +303,23 @@ def _input_texts(atoms, *, incar, kpoint_density, gamma_only, potcar):
     sorted_atoms = _bare(atoms)[perm]
     species = list(dict.fromkeys(sorted_atoms.get_chemical_symbols()))
 
-    buf = io.StringIO()
-    write_vasp(buf, sorted_atoms, direct=True, sort=False)
     potcar_text = "".join(_read_potcar_file(p) for p in resolve_potcars(species, potcar))
     if not potcar_text.endswith("\n"):
         potcar_text += "\n"
     texts = {
-        "POSCAR": buf.getvalue(),
+        "POSCAR": poscar_text(sorted_atoms),
         "INCAR": format_incar(_per_atom_tags(atoms, incar, perm)),
         "KPOINTS": _format_kpoints(sorted_atoms, kpoint_density, gamma_only),
         "POTCAR": potcar_text,
     }
     return perm, sorted_atoms, texts
+
+
+def poscar_text(atoms: Atoms) -> str:
+    """POSCAR of ``atoms`` as given (species must already be grouped), fractional coordinates."""
+    buf = io.StringIO()
+    write_vasp(buf, atoms, direct=True, sort=False)
+    return buf.getvalue()
 
 
 def _per_atom_tags(atoms: Atoms, incar: dict | None, perm: np.ndarray) -> dict:
@@ -313,6 +348,24 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def kind_incar(kind: str = "static", fmax: float | None = None, incar: dict | None = None) -> dict:
+    """INCAR overrides (on top of DEFAULT_INCAR) for a run of ``kind`` (see KIND_INCAR) and ``incar``.
+
+    ``fmax`` (eV/A, relaxations only) sets EDIFFG = -fmax; ``incar`` entries apply last (None removes a tag).
+    """
+    if kind not in KIND_INCAR:
+        raise ValueError(f"unknown VASP run kind {kind!r}; choose one of {list(KINDS)}")
+    tags = dict(KIND_INCAR[kind])
+    if fmax is not None:
+        if kind == "static":
+            raise ValueError("fmax is the force criterion of a relaxation; a static run has none")
+        if not fmax > 0:
+            raise ValueError(f"fmax must be positive (eV/A), got {fmax}")
+        tags["EDIFFG"] = -float(fmax)
+    tags.update(incar or {})
+    return tags
+
+
 def write_inputs(
     atoms: Atoms,
     jobdir,
@@ -321,10 +374,14 @@ def write_inputs(
     kpoint_density: float = 300.0,
     gamma_only: bool = False,
     potcar: dict | None = None,
+    kind: str = "static",
+    fmax: float | None = None,
 ) -> None:
-    """Write POSCAR (species grouped), INCAR, KPOINTS (Gamma-centred) and POTCAR into ``jobdir``."""
+    """Write POSCAR (species grouped), INCAR (DEFAULT_INCAR, then ``kind``'s tags, then ``incar``),
+    KPOINTS (Gamma-centred) and POTCAR into ``jobdir``."""
     jobdir = Path(jobdir)
-    _, _, texts = _input_texts(atoms, incar=incar, kpoint_density=kpoint_density, gamma_only=gamma_only, potcar=potcar)
+    _, _, texts = _input_texts(atoms, incar=kind_incar(kind, fmax, incar), kpoint_density=kpoint_density,
+                               gamma_only=gamma_only, potcar=potcar)
     jobdir.mkdir(parents=True, exist_ok=True)
     for name, text in texts.items():
         _write_atomic(jobdir / name, text)

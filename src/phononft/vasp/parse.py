@@ -10,6 +10,9 @@
   (``e_fr_energy``, which the forces are the derivatives of) is kept as ``info["REF_free_energy"]``.
   With ISMEAR 0 / SIGMA 0.05 the two differ by a few meV per cell at most for metals and by ~0 for
   gapped materials.
+* For a relaxation these are the labels of the final ionic step (the final ``<calculation>``: its
+  structure, energy, forces and stress); ``info`` also records the ionic steps, NSW and whether VASP
+  stopped before NSW (pymatgen's ``Vasprun.converged_ionic``).
 * ``arrays["REF_forces"]`` in eV/A; ``info["REF_stress"]``: 6-Voigt (xx, yy, zz, yz, xz, xy) in eV/A^3
   with ASE's sign (positive = tensile).  vasprun.xml reports the stress in kBar with the opposite sign
   (positive = compressive, i.e. pressure), so ``REF_stress = -0.1 * GPa * sigma_vasp``.
@@ -24,7 +27,7 @@ import numpy as np
 from ase import Atoms
 from ase.units import GPa
 
-__all__ = ["VaspError", "parse_vasprun"]
+__all__ = ["VaspError", "initial_structure", "parse_vasprun"]
 
 
 class VaspError(RuntimeError):
@@ -78,7 +81,11 @@ def parse_vasprun(path, *, check_converged: bool = True) -> Atoms:
     Sets ``info["REF_energy"]`` (energy(sigma->0), eV), ``info["REF_free_energy"]`` (e_fr, eV),
     ``arrays["REF_forces"]`` (eV/A), ``info["REF_stress"]`` (6-Voigt, eV/A^3, ASE sign; absent if VASP did
     not compute the stress), ``info["label_source"] = "vasp"`` and the diagnostics
-    ``info["vasp_scf_steps"]``, ``info["vasp_nelm"]``, ``info["vasp_converged"]``.
+    ``info["vasp_scf_steps"]``, ``info["vasp_nelm"]``, ``info["vasp_converged"]`` (electronic) and the
+    ionic ones: ``vasp_ionic_steps`` (number of ``<calculation>`` blocks), ``vasp_nsw``, ``vasp_ibrion``,
+    ``vasp_isif``, ``vasp_ediffg``, ``vasp_max_force`` (largest atomic force of the final step, eV/A) and
+    ``vasp_ionic_converged``: for a relaxation (IBRION 1-3, NSW > 1) whether VASP met EDIFFG before NSW
+    ionic steps (pymatgen's ``converged_ionic``: fewer than NSW steps); True otherwise.
 
     Raises :class:`VaspError` (naming the file's directory) when the file is missing, truncated or
     malformed, holds no finished ionic step, or, with ``check_converged``, when the electronic SCF of
@@ -161,5 +168,48 @@ def _parse_root(root, path: Path, check_converged: bool) -> Atoms:
     atoms.info["vasp_scf_steps"] = n_scf
     atoms.info["vasp_nelm"] = nelm
     atoms.info["vasp_converged"] = bool(converged)
+    atoms.info.update(_ionic_info(root, len(calcs)))
+    atoms.info["vasp_max_force"] = float(np.linalg.norm(forces, axis=1).max())
     return atoms
+
+
+def _ionic_info(root, n_steps: int) -> dict:
+    """Ionic settings of the run (VASP's defaults where absent) and pymatgen's ionic convergence."""
+    nsw = int(float(_param(root, "NSW") or 0))
+    ibrion = int(float(_param(root, "IBRION") or (-1 if nsw <= 1 else 0)))
+    ediff = float(_param(root, "EDIFF") or 1e-4)
+    relaxation = ibrion in (1, 2, 3) and nsw > 1
+    return {
+        "vasp_ionic_steps": n_steps,
+        "vasp_nsw": nsw,
+        "vasp_ibrion": ibrion,
+        "vasp_isif": int(float(_param(root, "ISIF") or 2)),
+        "vasp_ediffg": float(_param(root, "EDIFFG") or 10 * ediff),
+        "vasp_ionic_converged": bool(not relaxation or n_steps < nsw),
+    }
+
+
+def initial_structure(path) -> Atoms:
+    """The structure VASP started from (``<structure name="initialpos">``, else the first ionic step's).
+
+    Species, cell and positions in VASP's order; raises :class:`VaspError` like :func:`parse_vasprun`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise VaspError(path.parent, f"no {path.name} written")
+    try:
+        root = ET.parse(path).getroot()
+        symbols = [_element(rc.find("c").text) for rc in root.find("atominfo/array[@name='atoms']/set")]
+        structure = root.find("structure[@name='initialpos']")
+        if structure is None:
+            structure = root.find("calculation/structure")
+        cell = _varray(structure.find("crystal"), "basis")
+        frac = _varray(structure, "positions")
+    except ET.ParseError as err:
+        raise VaspError(path.parent, f"{path.name} is truncated or malformed ({err}); VASP did not finish") from None
+    except (AttributeError, TypeError, ValueError):
+        raise VaspError(path.parent, f"{path.name}: cannot read the initial structure") from None
+    if cell is None or frac is None or cell.shape != (3, 3) or frac.shape != (len(symbols), 3):
+        raise VaspError(path.parent, f"{path.name}: cannot read the initial structure")
+    return Atoms(symbols, cell=cell, scaled_positions=frac, pbc=True)
 
