@@ -1,7 +1,7 @@
 """Snakemake adapter: reference labels of one split.
 
 mock: label every structure with the ASE calculator (phononft.label).  vasp: gather the results
-of the VASP jobs (rule label_vasp) in series order (phononft.vasp_jobs.gather_labelled).
+of the VASP jobs (rule label_vasp) in series order (phononft.vasp.jobs.gather_labelled).
 """
 from phononft.io import read_extxyz, write_extxyz
 from phononft.label import calculator_from_config, check_elements, label_structures
@@ -11,7 +11,7 @@ log = rule_logger(snakemake.log[0])
 cfg = snakemake.params.labeller
 images = read_extxyz(snakemake.input.rattled)
 if cfg["type"] == "vasp":
-    from phononft.vasp_jobs import gather_labelled
+    from phononft.vasp.jobs import gather_labelled
 
     labelled = gather_labelled(images, [a for f in snakemake.input.labelled for a in read_extxyz(f)],
                                what=f"material {snakemake.wildcards.material!r}, split {snakemake.wildcards.split}")

@@ -1,10 +1,10 @@
 """Snakemake adapter: label the structures of one job with VASP, each in its own job directory
-(phononft.vasp_jobs)."""
+(phononft.vasp.jobs)."""
 from pathlib import Path
 
 from phononft.io import read_extxyz
 from phononft.logs import rule_logger
-from phononft.vasp_jobs import batch_indices, label_batch
+from phononft.vasp.jobs import batch_indices, label_batch
 
 log = rule_logger(snakemake.log[0])
 images = read_extxyz(snakemake.input.rattled)

@@ -1,7 +1,7 @@
 """Snakemake adapter: one displaced (index >= 1) or the undisplaced (index 0) phonon supercell labelled by VASP."""
 from phononft.reference import displaced_supercell
 from phononft.logs import rule_logger
-from phononft.vasp_jobs import label_one
+from phononft.vasp.jobs import label_one
 
 log = rule_logger(snakemake.log[0])
 atoms = displaced_supercell(snakemake.input.disp, int(snakemake.wildcards.index))

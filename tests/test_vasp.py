@@ -262,7 +262,7 @@ def test_missing_potcar_element(fake):
 
 def test_no_potcar_library(fake, monkeypatch):
     monkeypatch.delenv("VASP_PP_PATH")
-    monkeypatch.setattr(vasp, "_pmg_setting", lambda key: None)
+    monkeypatch.setattr(vasp.inputs, "_pmg_setting", lambda key: None)
     with pytest.raises(FileNotFoundError, match="VASP_PP_PATH"):
         write_inputs(bulk("Cu"), fake.tmp / "x")
 
@@ -410,7 +410,7 @@ def test_overflowed_numbers_are_a_vasp_error(fake):
 
 
 def test_batch_indices_split_a_series_into_jobs():
-    from phononft.vasp_jobs import batch_indices
+    from phononft.vasp.jobs import batch_indices
 
     assert [list(batch_indices(k, 5, 12)) for k in range(3)] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11]]
     assert list(batch_indices(3, 1, 4)) == [3]

@@ -14,11 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 from ase import Atoms
 
-from .io import write_extxyz
-from .vasp import MATCH_TOL, VaspError, run_vasp
+from ..io import write_extxyz
+from .run import VaspError, _structure_mismatch, run_vasp
 
 
 def label_one(atoms: Atoms, output: str | Path, *, command: str, settings: dict,
@@ -63,22 +62,12 @@ def label_batch(images: Sequence[Atoms], indices: Sequence[int], split_dir: str 
     return labelled
 
 
-def _same_structure(a: Atoms, b: Atoms, tol: float = MATCH_TOL) -> bool:
-    if a.get_chemical_symbols() != b.get_chemical_symbols():
-        return False
-    if np.abs(np.asarray(a.cell) - np.asarray(b.cell)).max() > tol:
-        return False
-    d = b.get_scaled_positions(wrap=False) - a.get_scaled_positions(wrap=False)
-    d -= np.round(d)
-    return float(np.linalg.norm(d @ np.asarray(a.cell), axis=1).max()) <= tol
-
-
 def gather_labelled(images: Sequence[Atoms], labelled: Sequence[Atoms], *, what: str = "split") -> list[Atoms]:
     """The labelled structures in the order of ``images`` (the rattled split), each checked against it."""
     if len(images) != len(labelled):
         raise ValueError(f"{what}: {len(images)} rattled structures but {len(labelled)} VASP results")
     for i, (a, b) in enumerate(zip(images, labelled)):
-        if not _same_structure(a, b):
+        if _structure_mismatch(a, b) is not None:
             raise ValueError(f"{what}: VASP result {i} belongs to another structure than rattled structure {i} "
                              "(stale job output? delete it and rerun)")
         if "REF_energy" not in b.info or "REF_forces" not in b.arrays:
