@@ -57,21 +57,26 @@ def to_ase_atoms(cell) -> Atoms:
 
 
 def finite_displacement_phonons(unitcell: Atoms, calc, supercell_matrix, *, distance: float = 0.01,
-                                symprec: float = 1e-5, log: Callable[[str], None] = print):
+                                symprec: float = 1e-5, primitive_matrix="auto",
+                                log: Callable[[str], None] = print):
     """phonopy finite displacements (``distance`` Å); forces from ``calc``; force constants produced.
 
-    Returns ``(phonon, n_calculations)``.  ``primitive_matrix="auto"`` lets phonopy find the primitive
-    cell of the (conventional) unit cell.
+    Returns ``(phonon, n_calculations)``.  ``primitive_matrix="auto"`` (default) lets phonopy find the
+    primitive cell of the (conventional) unit cell; a 3x3 matrix (phonopy's convention: primitive
+    lattice vectors as columns = unit-cell lattice vectors as columns @ matrix) imposes another one,
+    e.g. a reference's, so that fractional q-points mean the same physical points
+    (:func:`phononft.compare.phonon_like`).
     """
     import warnings
 
     from phonopy import Phonopy
     from phonopy.structure.cells import PrimitiveMatrixAutoDefaultWarning
 
+    pmat = primitive_matrix if isinstance(primitive_matrix, str) else np.asarray(primitive_matrix, dtype=float)
     with warnings.catch_warnings():  # "auto" is our explicit choice, not phonopy's default
         warnings.simplefilter("ignore", PrimitiveMatrixAutoDefaultWarning)
         phonon = Phonopy(to_phonopy_atoms(unitcell), supercell_matrix=np.asarray(supercell_matrix),
-                         primitive_matrix="auto", symprec=symprec)
+                         primitive_matrix=pmat, symprec=symprec)
     phonon.generate_displacements(distance=distance)
     supercells = phonon.supercells_with_displacements
     forces = []
