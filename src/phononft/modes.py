@@ -152,7 +152,8 @@ def mode_displacements(phonon, q, eigenvector) -> tuple[Atoms, np.ndarray]:
 
     The supercell is phonopy's ``get_supercell(primitive, S)`` with S the phonopy supercell matrix
     w.r.t. the primitive cell; the field follows phonopy's ``Modulation`` (phase: largest complex
-    component made real, then the real part is taken).
+    component made real -- the first one, within a relative 1e-6, when several tie -- then the real
+    part is taken).
     """
     from phonopy.structure.cells import get_supercell
 
@@ -169,7 +170,11 @@ def mode_displacements(phonon, q, eigenvector) -> tuple[Atoms, np.ndarray]:
     e = np.asarray(eigenvector).reshape(-1, 3)
     u = e[prim_index] * coefs[:, None]
     flat = u.ravel()
-    big = flat[np.argmax(np.abs(flat))]
+    # the first of the (numerically) largest components: ties (equal |component| at many sites) are
+    # broken by position, not by rounding noise, so that two phonons with the same eigenvector choose
+    # the same phase (and hence the same real field)
+    mag = np.abs(flat)
+    big = flat[int(np.argmax(mag >= mag.max() * (1.0 - 1e-6)))]
     u = (u * (abs(big) / big)).real
     umax = np.linalg.norm(u, axis=1).max()
     if umax < 1e-12:
