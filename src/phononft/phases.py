@@ -112,9 +112,10 @@ def relaxation_starts(phonon, modes: Sequence[Mapping], amplitudes: Sequence[flo
     earlier start's ``equivalent_starts``.  Order: amplitude, combination, sign.
 
     Each start's ``info``: ``relax_kind`` "relax_free", ``start`` (combination), ``start_sign`` (+1/-1),
-    ``start_amplitude`` [Å], ``start_name`` (e.g. ``"-mode1@0.1"``), ``equivalent_starts`` (names,
-    ``;``-separated, itself first); ``arrays["start_displacement"]`` [Å] (start minus undistorted
-    supercell, from which :func:`phases_reached` recovers the undistorted cell).  ``[]`` without modes.
+    ``start_amplitude`` [Å], ``start_name`` (e.g. ``"-mode1@0.1"``, ``"+(mode1+mode2)@0.2"``),
+    ``equivalent_starts`` (names, ``;``-separated, itself first); ``arrays["start_displacement"]``
+    [Å] (start minus undistorted supercell, from which :func:`phases_reached` recovers the
+    undistorted cell).  ``[]`` without modes.
     """
     use = list(modes)[:2]
     if not use:
@@ -133,7 +134,7 @@ def relaxation_starts(phonon, modes: Sequence[Mapping], amplitudes: Sequence[flo
                 continue
             for sign in signs:
                 d = sign * float(amp) * sum(c * u for c, u in zip(_COEFFS[combo], fields))
-                name = f"{'+' if sign > 0 else '-'}{combo}@{float(amp):g}"
+                name = f"{'+' if sign > 0 else '-'}{combo if '+' not in combo else f'({combo})'}@{float(amp):g}"
                 twin = next((k for k, d0 in enumerate(kept) if _equivalent(d, d0, maps)), None) if unique else None
                 if twin is not None:
                     starts[twin].info["equivalent_starts"] += f";{name}"
@@ -151,6 +152,11 @@ def relaxation_starts(phonon, modes: Sequence[Mapping], amplitudes: Sequence[flo
 # --------------------------------------------------------------------------------------------
 # RESULT: phases reached
 # --------------------------------------------------------------------------------------------
+def _plain(value, kind):
+    """A JSON-able Python scalar (info values read back from extxyz are numpy scalars); None stays None."""
+    return None if value is None else kind(value)
+
+
 def _undistorted(start: Atoms) -> Atoms:
     base = start.copy()
     base.set_positions(start.get_positions() - start.arrays["start_displacement"])
@@ -196,15 +202,15 @@ def phases_reached(starts: Sequence[Atoms], relaxed: Sequence[Atoms], *, base: A
         if len(r) != len(s) or list(r.numbers) != list(s.numbers):
             raise ValueError(f"relaxed structure of {s.info.get('start_name')} has other atoms than its start")
         e = get_labels(r)[0]
-        det = {"start": s.info.get("start"), "name": s.info.get("start_name"), "sign": s.info.get("start_sign"),
-               "amplitude": s.info.get("start_amplitude"),
+        det = {"start": s.info.get("start"), "name": s.info.get("start_name"),
+               "sign": _plain(s.info.get("start_sign"), int), "amplitude": _plain(s.info.get("start_amplitude"), float),
                "equivalent_starts": str(s.info.get("equivalent_starts", "")).split(";"),
                "final_energy_meV_per_atom": (e - e0) / n * 1000.0, "energy_eV": float(e)}
         for t, p in zip(tags, symprecs):
             det[f"final_spacegroup_{t}"] = sg = space_group_of(r, p)
             det[f"n_primitive_{t}"] = z = _n_primitive(r, p)
             labels[t].add(f"{sg} Z={z}" if fingerprint else sg)
-        det.update(converged=r.info.get("relax_converged"), steps=r.info.get("relax_steps"),
+        det.update(converged=_plain(r.info.get("relax_converged"), bool), steps=_plain(r.info.get("relax_steps"), int),
                    volume_change=float(r.get_volume() / s.get_volume() - 1.0))
         details.append(det)
     k = int(np.argmin([d["energy_eV"] for d in details]))
