@@ -208,13 +208,11 @@ def analyse_imaginary(phonon, calc, *, modes: Sequence[Mapping] | None = None, t
         relaxed = label_with(calc, starts, "relax_free", fmax=fmax, max_steps=max_steps, log=log)
         relaxation = phases_reached(starts, relaxed, base=labelled[0], symprecs=symprecs)
     tags = [tag(p) for p in symprecs]
-    keys = ("energy_gain_meV_per_atom", "start_spacegroup", *(f"final_spacegroup_{t}" for t in tags), "new_phase",
-            "new_phase_strict", "final_volume_change", "relax_converged", *(f"phases_{t}" for t in tags),
-            *(f"new_phases_{t}" for t in tags), "n_relax_starts")
-    for k in keys:
-        default = (False if k.startswith("new_phase_") or k == "new_phase" else [] if "phases_" in k
-                   else 0 if k == "n_relax_starts" else None if "spacegroup" in k or k == "relax_converged" else nan)
-        out[k] = relaxation[k] if relaxation else default
+    defaults = {"energy_gain_meV_per_atom": nan, "start_spacegroup": None,
+                **{f"final_spacegroup_{t}": None for t in tags}, "new_phase": False, "new_phase_strict": False,
+                "final_volume_change": nan, "relax_converged": None, **{f"phases_{t}": [] for t in tags},
+                **{f"new_phases_{t}": [] for t in tags}, "n_relax_starts": 0}
+    out.update({k: relaxation[k] if relaxation else v for k, v in defaults.items()})
     out["surface"] = surface
     out["modes"] = own
     out["relaxation"] = relaxation
