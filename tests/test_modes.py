@@ -149,6 +149,12 @@ def test_analyse_bcc_and_fcc():
     assert res["surface_min_meV_per_atom"] < 0
     assert res["new_phase"] and res["energy_gain_meV_per_atom"] > 20
     assert np.array(res["surface"]["energies_meV_per_atom"]).shape == (5, 5)
+    # relaxations from mode 1, mode 2 and their sum, both signs, at 0.1 Å: two symmetry-distinct starts
+    assert res["n_relax_starts"] == 2 and res["relaxation"]["relax_amplitudes"] == [0.1]
+    assert res["phases_1e-1"] == res["new_phases_1e-1"] == ["P6_3/mmc (194)", "Fm-3m (225)"]
+    assert res["final_spacegroup_1e-1"] == "P6_3/mmc (194)"
+    assert res["probe_supercell_matrix"] == (2 * np.eye(3, dtype=int)).tolist()
+    assert len(res["surface"]["Q_axes"]) == 2 and len(res["surface_min_Q"]) == 2
     json.dumps(res)
 
     _, ph_fcc = _phonon("fcc", 3.6, EMT())
@@ -157,6 +163,7 @@ def test_analyse_bcc_and_fcc():
     assert out["surface_modes_source"] == "none" and out["surface"]["n_modes"] == 0
     assert math.isnan(out["min_imaginary_frequency"]) and math.isnan(out["energy_gain_meV_per_atom"])
     assert out["new_phase"] is False and out["relaxation"] is None
+    assert out["phases_1e-1"] == [] and out["n_relax_starts"] == 0 and out["surface"]["Q_axes"] == []
     json.dumps(out)
 
 

@@ -1,6 +1,6 @@
 """VASP relaxations (run_vasp kinds relax_ions / relax_cell / relax_free, relax_twice) through the fake
 ``vasp_std``, whose relaxations are ASE's with EMT: they must equal the in-process ones
-(phononft.phonons.relax), as the workflow requires of any labeller."""
+(phononft.tasks.relax), as the workflow requires of any labeller."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ase.calculators.emt import EMT
 from ase.io import read
 from test_vasp import Fake  # the fake VASP's environment: POTCARs, PATH, call log
 
-from phononft.phonons import relax
+from phononft.tasks import relax
 from phononft.vasp import KIND_INCAR, VaspError, kpoint_divisions, relax_twice, run_vasp
 
 

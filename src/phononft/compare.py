@@ -63,6 +63,7 @@ __all__ = [
     "mean_frequency",
     "mesh_errors",
     "mesh_sampling",
+    "phonon_like",
     "phonon_metrics",
     "rmse_matched",
     "space_group",
@@ -190,6 +191,42 @@ def load_phonopy(
         src = f"{path}" + (f" with {force_sets}" if force_sets is not None else "")
         raise PhononLoadError(f"{src}: phonopy could not load it ({type(exc).__name__}: {exc})") from exc
     return ensure_force_constants(phonon, symmetrize_fc=symmetrize_fc, name=str(path))
+
+
+def phonon_like(reference: Phonopy, unitcell, calc, *, distance: float | None = None,
+                symprec: float | None = None, max_strain: float = 0.1, log=lambda _s: None) -> Phonopy:
+    """A model's phonons in the reference's setting: its supercell matrix and primitive matrix.
+
+    ``unitcell``: the model's (relaxed) unit cell (ASE Atoms) in the reference's orientation, atoms in
+    the reference unit cell's order -- e.g. the reference's cell relaxed with the model, symmetry
+    kept.  With the same primitive matrix every fractional q-point (band path, mesh, modes) is the
+    same physical point for both, whatever "auto" would choose on the model's cell (mp-603640: a
+    model cell that reaches b = c is I-4m2 at symprec 1e-4, and "auto" then picks another body-centred
+    primitive cell).  ``distance`` [Å]: the reference's displacement when its dataset has one, else
+    0.01; ``symprec``: the reference's.  Raises ``ValueError`` when the cell is not in the reference's
+    setting: other species order, a lattice deformation ``|F - 1| > max_strain`` (rotated or
+    permuted axes), or atoms more than 1 Å from their reference sites (mapped through the cells).
+    """
+    from .phonons import finite_displacement_phonons, to_ase_atoms
+
+    ref_cell = to_ase_atoms(reference.unitcell)
+    if unitcell.get_chemical_symbols() != ref_cell.get_chemical_symbols():
+        raise ValueError("model unit cell: other atoms (or order) than the reference unit cell")
+    deform = np.linalg.solve(ref_cell.cell[:], unitcell.cell[:]).T  # cell rows = ref rows @ F^T
+    if np.abs(deform - np.eye(3)).max() > max_strain:
+        raise ValueError(f"model unit cell is not in the reference's setting (deformation {deform.round(3).tolist()})")
+    shift = unitcell.get_scaled_positions() - ref_cell.get_scaled_positions()
+    shift -= np.rint(shift)
+    if np.linalg.norm(shift @ unitcell.cell[:], axis=1).max() > 1.0:
+        raise ValueError("model unit cell: atoms are not at the reference unit cell's sites (other order?)")
+    if distance is None:
+        first = (reference.dataset or {}).get("first_atoms") or []
+        distance = float(np.linalg.norm(first[0]["displacement"])) if first else 0.01
+    phonon, _ = finite_displacement_phonons(
+        unitcell, calc, np.asarray(reference.supercell_matrix), distance=distance,
+        symprec=reference.symmetry.tolerance if symprec is None else symprec,
+        primitive_matrix=np.asarray(reference.primitive_matrix), log=log)
+    return phonon
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,20 +1,36 @@
-"""Imaginary phonon modes, the energy surface along them, and the phase they lead to.
+"""Imaginary phonon modes: detection, displacement fields, the probe supercell, in-process labelling.
 
-Pure functions of ``(phonon, calc)`` (a :class:`phonopy.Phonopy` with force constants and an ASE
-calculator) returning JSON-able dicts; numbers are plain floats, arrays nested lists.
+Functions of a :class:`phonopy.Phonopy` with force constants returning JSON-able dicts; numbers are
+plain floats, arrays nested lists.  Three modules share the work:
+
+* here: :func:`find_imaginary_modes`, :func:`mode_displacements`, :func:`probe_supercell` and
+  :func:`label_with`;
+* :mod:`phononft.surface`: the energy surface along the modes and the bundle :func:`analyse_imaginary`;
+* :mod:`phononft.phases`: relaxations along the modes, the phases they reach, and the scores.
+
+Plan / result.  Everything that needs energies is split into a pure *plan* (the structures to compute
+and how, one of :data:`RELAX_KINDS`: ``"static"`` single points, ``"relax_ions"`` (fixed cell),
+``"relax_cell"`` (cell + positions, symmetry kept), ``"relax_free"`` (cell + positions, no symmetry))
+and a pure *result* (numbers from the labelled structures returned in the plan's order, labels as
+:func:`phononft.io.set_labels` writes them).  :func:`label_with` labels a plan in-process with an ASE
+calculator (the reference on the real path is labelled by VASP jobs instead).  The functions of the
+other two modules are re-exported here, so ``from phononft.modes import analyse_imaginary`` works.
 
 Conventions
 -----------
 * **q-points**: only the q-points commensurate with the phonopy supercell are searched
   (``phonopy.harmonic.dynmat_to_fc.get_commensurate_points``), so that every modulation is periodic in
   that supercell and its energy can be computed exactly in it.  q in fractional coordinates of the
-  phonopy *primitive* reciprocal cell; band indices from 0 in ascending frequency order.
+  phonopy *primitive* reciprocal cell; band indices from 0 in ascending frequency order.  A model is
+  probed on a supercell commensurate with the *reference's* modes (:func:`probe_supercell`).
 * **Amplitude**: the displacement field of a mode is phonopy's modulation,
   ``u_l = Re[c e_k exp(2 pi i q.r_l) / sqrt(m_k)]`` (as ``phonopy.phonon.modulation.Modulation``, with
   its phase choice: the largest component made real), then scaled so that the **largest atomic
   displacement is 1 Å**.  An amplitude ``A`` therefore means "max |u_l| = |A| Å" for one mode
   (independent of masses and supercell size, unlike phonopy's sqrt(amu) Å amplitude); for two modes
   the displacement is ``A1 u1 + A2 u2`` (the max displacement of the sum is not A1 + A2 in general).
+* **Normal-mode coordinate** (the study's surface axes): ``Q = sqrt(sum_l m_l |A u_l|^2)`` [amu^1/2 Å],
+  the sum over the atoms of the probe supercell, for amplitude ``A`` of one mode (``Q = A * Q_per_amplitude``).
 * **Energies**: meV per atom relative to the undistorted supercell at the same (fixed) cell.
 * **Reference vs. model**: a model is evaluated on the reference's modes (same q, same branch) and
   the same amplitude grid, so surfaces compare point by point.  Each calculation uses *its own*
@@ -29,25 +45,25 @@ Conventions
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
 
 import numpy as np
-import spglib
 from ase import Atoms
 
+from .io import set_labels
+
 __all__ = [
-    "DEFAULT_AMPLITUDES",
+    "RELAX_KINDS",
     "commensurate_qpoints",
     "find_imaginary_modes",
     "mode_displacements",
-    "energy_surface",
-    "relax_along_modes",
-    "space_group_of",
-    "new_phase_scores",
-    "analyse_imaginary",
+    "probe_supercell",
+    "label_with",
 ]
 
-#: Default amplitude grid [Å of the largest atomic displacement] of :func:`energy_surface`.
-DEFAULT_AMPLITUDES = np.linspace(-0.3, 0.3, 13)
+#: How a planned structure is computed: single point, or relaxed (ions only; cell + ions with the
+#: symmetry kept; cell + ions without symmetry constraint).
+RELAX_KINDS = ("static", "relax_ions", "relax_cell", "relax_free")
 
 
 def _quiet(_msg: str) -> None:
@@ -136,7 +152,8 @@ def mode_displacements(phonon, q, eigenvector) -> tuple[Atoms, np.ndarray]:
 
     The supercell is phonopy's ``get_supercell(primitive, S)`` with S the phonopy supercell matrix
     w.r.t. the primitive cell; the field follows phonopy's ``Modulation`` (phase: largest complex
-    component made real, then the real part is taken).
+    component made real -- the first one, within a relative 1e-6, when several tie -- then the real
+    part is taken).
     """
     from phonopy.structure.cells import get_supercell
 
@@ -153,7 +170,11 @@ def mode_displacements(phonon, q, eigenvector) -> tuple[Atoms, np.ndarray]:
     e = np.asarray(eigenvector).reshape(-1, 3)
     u = e[prim_index] * coefs[:, None]
     flat = u.ravel()
-    big = flat[np.argmax(np.abs(flat))]
+    # the first of the (numerically) largest components: ties (equal |component| at many sites) are
+    # broken by position, not by rounding noise, so that two phonons with the same eigenvector choose
+    # the same phase (and hence the same real field)
+    mag = np.abs(flat)
+    big = flat[int(np.argmax(mag >= mag.max() * (1.0 - 1e-6)))]
     u = (u * (abs(big) / big)).real
     umax = np.linalg.norm(u, axis=1).max()
     if umax < 1e-12:
@@ -214,7 +235,64 @@ def find_imaginary_modes(phonon, *, threshold: float = -0.1, qpoints="commensura
 
 
 # --------------------------------------------------------------------------------------------
-# Energy surface
+# Probe supercell
+# --------------------------------------------------------------------------------------------
+def _q_in_unitcell(mode: Mapping, fallback_primitive=None) -> np.ndarray:
+    """A mode's q in fractional coordinates of the *unit* (conventional) reciprocal cell."""
+    p = mode.get("primitive_matrix", fallback_primitive)
+    q = np.asarray(mode["q"], dtype=float)
+    return q if p is None else q @ np.linalg.inv(np.asarray(p, dtype=float))
+
+
+def _denominators(q: np.ndarray, max_denominator: int = 48, tol: float = 1e-6) -> list[int]:
+    out = []
+    for x in q:
+        f = Fraction(float(x)).limit_denominator(max_denominator)
+        if abs(float(f) - x) > tol:
+            raise ValueError(f"q component {x} is not a fraction with denominator <= {max_denominator}")
+        out.append(f.denominator)
+    return out
+
+
+def probe_supercell(cell, min_length: float = 5.0, modes: Sequence[Mapping] | None = None, *,
+                    n_modes: int = 2, keep_min_length: bool = True) -> np.ndarray:
+    """Diagonal supercell matrix (3x3 int, multiples of the unit cell) on which modes are searched/probed.
+
+    ``cell``: the unit cell (ASE Atoms, or a Phonopy whose ``unitcell`` is used), in the setting
+    (orientation, axis order) of the reference -- a model's relaxed cell of the same orientation.
+
+    * Without ``modes``: today's probe cell, every lattice vector >= ``min_length`` Å
+      (:func:`phononft.structures.supercell_matrix`); the modes of a phonon built on it are searched at
+      its commensurate q-points (:func:`commensurate_qpoints`).
+    * With ``modes`` (e.g. the reference's, from :func:`find_imaginary_modes`; only the first
+      ``n_modes``, those that are probed): the **smallest diagonal multiple of the unit cell that makes
+      every given q commensurate** -- n_i is the least common multiple of the denominators of the q's
+      i-th fractional coordinate in the unit cell's reciprocal basis (q mapped from each mode's
+      ``primitive_matrix``) -- raised, when ``keep_min_length``, to its smallest multiple not below the
+      ``min_length`` cell, so that a model is never searched on a coarser q-grid than today's.  A
+      model is thus always probed on a cell where the reference's modes exist, even when those were
+      found on the reference's own (larger) supercell.
+    """
+    from .phonons import to_ase_atoms
+    from .structures import supercell_matrix
+
+    fallback = None
+    if not isinstance(cell, Atoms):
+        fallback = cell.primitive_matrix
+        cell = to_ase_atoms(cell.unitcell)
+    default = np.diag(supercell_matrix(cell, min_length)).astype(int)
+    use = list(modes or [])[: max(0, int(n_modes))]
+    if not use:
+        return np.diag(default)
+    need = np.ones(3, dtype=int)
+    for m in use:
+        need = np.lcm(need, _denominators(_q_in_unitcell(m, fallback)))
+    n = need * np.ceil(default / need).astype(int) if keep_min_length else need
+    return np.diag(n.astype(int))
+
+
+# --------------------------------------------------------------------------------------------
+# In-process labelling of a plan
 # --------------------------------------------------------------------------------------------
 def _single_threaded_blas():
     """Context limiting BLAS to one thread (if threadpoolctl is installed).
@@ -232,235 +310,53 @@ def _single_threaded_blas():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _energy(atoms: Atoms, calc) -> float:
-    a = atoms.copy()
-    a.calc = calc
-    return float(a.get_potential_energy())
+def label_with(calc, structures: Sequence[Atoms], kind: str = "static", *, fmax: float = 1e-3,
+               max_steps: int = 2000, symprec: float = 1e-3, log: Callable[[str], None] = _quiet) -> list[Atoms]:
+    """Label a plan in-process with an ASE calculator: copies in the same order, info/arrays kept.
 
-
-def energy_surface(phonon, calc, modes: Sequence[Mapping], *,
-                   amplitudes: Sequence[float] = DEFAULT_AMPLITUDES, n_modes: int = 2) -> dict:
-    """Energy [meV/atom] on a grid of amplitudes [Å] of the (up to) two first ``modes``.
-
-    ``modes``: as returned by :func:`find_imaginary_modes` (most imaginary first) -- pass the
-    *reference's* modes when evaluating a model, so that both use the same q, branch and grid (the
-    model's own eigenvectors are used, see the module docstring).  The cell is fixed at ``phonon``'s
-    supercell; energies are relative to the undistorted supercell.
-
-    Returns ``amplitudes`` [Å], ``energies_meV_per_atom`` (1-D list for one mode, 2-D list
-    ``[i][j]`` = (A1 = amplitudes[i], A2 = amplitudes[j]) for two), ``n_modes``, ``mode_q``,
-    ``mode_band``, ``mode_frequency`` [THz] (of ``phonon``), ``surface_min_meV_per_atom``,
-    ``surface_min_amplitudes`` [Å], ``n_atoms_supercell``.  With no modes: ``n_modes`` 0 and NaN/empty.
-    """
-    amps = np.asarray(amplitudes, dtype=float)
-    use = list(modes)[: max(0, int(n_modes))]
-    out = {"amplitudes": [float(a) for a in amps], "n_modes": len(use), "mode_q": [], "mode_band": [],
-           "mode_frequency": [], "energies_meV_per_atom": [], "surface_min_meV_per_atom": float("nan"),
-           "surface_min_amplitudes": [], "n_atoms_supercell": 0}
-    if not use:
-        return out
-    base, fields, resolved = _mode_fields(phonon, use)
-    for q, f, band in resolved:
-        out["mode_q"].append([float(x) for x in q])
-        out["mode_band"].append(band)
-        out["mode_frequency"].append(f)
-    n = len(base)
-    e0 = _energy(base, calc)
-    pos0 = base.get_positions()
-
-    def e_at(coeffs) -> float:
-        a = base.copy()
-        a.set_positions(pos0 + sum(c * u for c, u in zip(coeffs, fields)))
-        return (_energy(a, calc) - e0) / n * 1000.0
-
-    if len(fields) == 1:
-        grid = np.array([e_at([a]) for a in amps])
-        k = int(np.argmin(grid))
-        best = [float(amps[k])]
-    else:
-        grid = np.array([[e_at([a1, a2]) for a2 in amps] for a1 in amps])
-        i, j = np.unravel_index(int(np.argmin(grid)), grid.shape)
-        best = [float(amps[i]), float(amps[j])]
-    out.update({"energies_meV_per_atom": grid.tolist(), "surface_min_meV_per_atom": float(grid.min()),
-                "surface_min_amplitudes": best, "n_atoms_supercell": n})
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# Relaxation along the modes
-# --------------------------------------------------------------------------------------------
-def space_group_of(atoms: Atoms, symprec: float) -> str:
-    """spglib international symbol and number, e.g. ``"Fm-3m (225)"``; ``"?"`` if spglib finds none."""
-    sg = spglib.get_spacegroup((atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers), symprec=symprec)
-    return sg if sg else "?"
-
-
-def _tag(symprec: float) -> str:
-    """1e-3 -> "1e-3" (for key names)."""
-    mant, exp = f"{symprec:.0e}".split("e")
-    return f"{mant}e{int(exp)}"
-
-
-def _sg_number(label: str) -> int | None:
-    try:
-        return int(label.rsplit("(", 1)[1].rstrip(")"))
-    except (IndexError, ValueError):
-        return None
-
-
-def relax_along_modes(phonon, calc, modes: Sequence[Mapping], *, amplitude: float = 0.1, fmax: float = 1e-3,
-                      max_steps: int = 2000, symprecs: tuple[float, float] = (1e-3, 1e-1),
-                      log: Callable[[str], None] = _quiet) -> dict:
-    """Relax (positions + cell, no symmetry constraint) from the supercell displaced along the modes.
-
-    Starting points: the most imaginary mode alone (max displacement ``amplitude`` Å) and, when two
-    modes are given, the sum of the first two (each with ``amplitude`` Å).  Each start is relaxed
-    with BFGS on ASE's ``FrechetCellFilter`` to ``fmax`` [eV/Å]; the lowest-energy end point is
-    reported.  Space groups (spglib) of the start (undistorted supercell) and of the end point at both
-    ``symprecs``; ``new_phase`` is True when the space-group *number* at the loose tolerance (1e-1,
-    robust to residual numerical noise) differs from the starting one; ``new_phase_strict`` uses
-    the tight one (1e-3).
-
-    Keys: ``energy_gain_meV_per_atom`` (E_undistorted - E_final per atom, > 0 when the relaxed
-    structure is lower), ``final_energy_meV_per_atom`` (relative to the undistorted supercell,
-    = -gain), ``start_spacegroup``, ``final_spacegroup_1e-3``, ``final_spacegroup_1e-1``,
-    ``new_phase``, ``new_phase_strict``, ``final_volume_change`` (relative), ``relax_converged``,
-    ``relax_steps``, ``best_start`` ("mode1" or "mode1+mode2"), ``starts`` (per-start details),
-    ``final_cell`` [Å], ``final_scaled_positions``, ``final_numbers`` (the end structure).
+    ``static``: energy and forces at the given geometry.  Relaxations (:func:`phononft.phonons.relax`,
+    BFGS on ``FrechetCellFilter`` to ``fmax`` eV/Å): ``relax_ions`` fixed cell, ``relax_cell`` cell and
+    positions with the symmetry kept (FixSymmetry at ``symprec``), ``relax_free`` cell and positions
+    without symmetry constraint; the copy holds the *final* cell/positions, its energy, forces and
+    stress, and ``info["relax_converged"]``, ``info["relax_steps"]``.
     """
     from .tasks import relax
 
-    use = list(modes)[:2]
-    lo, hi = symprecs
-    if not use:
-        raise ValueError("relax_along_modes needs at least one mode")
-    base, fields, _ = _mode_fields(phonon, use)
-    n = len(base)
-    e0 = _energy(base, calc)
-    start_sg = {p: space_group_of(base, p) for p in symprecs}
-    starts = [("mode1", [1.0])] + ([("mode1+mode2", [1.0, 1.0])] if len(fields) > 1 else [])
-    results = []
-    best_atoms = None
-    for name, coeffs in starts:
-        a = base.copy()
-        a.set_positions(base.get_positions() + amplitude * sum(c * u for c, u in zip(coeffs, fields)))
-        with _single_threaded_blas():
-            relaxed, info = relax(a, calc, fmax=fmax, max_steps=max_steps, keep_symmetry=False,
-                                  relax_cell=True, log=log)
-        e = info["energy_per_atom"] * n
-        res = {"start": name, "final_energy_meV_per_atom": (e - e0) / n * 1000.0,
-               f"final_spacegroup_{_tag(lo)}": space_group_of(relaxed, lo),
-               f"final_spacegroup_{_tag(hi)}": space_group_of(relaxed, hi),
-               "converged": bool(info["converged"]), "steps": int(info["steps"]),
-               "volume_change": float(relaxed.get_volume() / base.get_volume() - 1.0)}
-        log(f"relaxation from {name}: dE = {res['final_energy_meV_per_atom']:.3f} meV/atom, "
-            f"{res[f'final_spacegroup_{_tag(hi)}']} (symprec {_tag(hi)})")
-        results.append(res)
-        if best_atoms is None or res["final_energy_meV_per_atom"] < best["final_energy_meV_per_atom"]:
-            best, best_atoms = res, relaxed
-    sg_lo, sg_hi = best[f"final_spacegroup_{_tag(lo)}"], best[f"final_spacegroup_{_tag(hi)}"]
-    return {
-        "energy_gain_meV_per_atom": -best["final_energy_meV_per_atom"],
-        "final_energy_meV_per_atom": best["final_energy_meV_per_atom"],
-        "start_spacegroup": start_sg[lo],
-        f"start_spacegroup_{_tag(hi)}": start_sg[hi],
-        f"final_spacegroup_{_tag(lo)}": sg_lo,
-        f"final_spacegroup_{_tag(hi)}": sg_hi,
-        "new_phase": _sg_number(sg_hi) != _sg_number(start_sg[hi]),
-        "new_phase_strict": _sg_number(sg_lo) != _sg_number(start_sg[lo]),
-        "final_volume_change": best["volume_change"],
-        "relax_converged": best["converged"],
-        "relax_steps": best["steps"],
-        "best_start": best["start"],
-        "relax_amplitude": float(amplitude),
-        "starts": results,
-        "final_cell": best_atoms.cell[:].tolist(),
-        "final_scaled_positions": best_atoms.get_scaled_positions().tolist(),
-        "final_numbers": [int(z) for z in best_atoms.numbers],
-    }
-
-
-# --------------------------------------------------------------------------------------------
-# Scores
-# --------------------------------------------------------------------------------------------
-def new_phase_scores(reference: Mapping[str, bool], model: Mapping[str, bool]) -> dict:
-    """Precision, recall and F1 of the model's "relaxation leads to a new phase" against the reference.
-
-    Over the materials present in both dicts (``n_materials``; others are ignored and counted in
-    ``n_missing``).  Zero divisions are resolved as *vacuous truths*: precision = 1 when the model
-    predicts no positives (it claims nothing false), recall = 1 when the reference has no positives
-    (nothing to miss).  Hence F1 = 2PR/(P+R) is 1 exactly when model and reference agree on every
-    material (including "no new phase anywhere"), 0 when one side has positives and the other none,
-    and NaN only if there are no common materials.  Also ``accuracy``, ``tp``/``fp``/``fn``/``tn``.
-    """
-    common = sorted(set(reference) & set(model))
-    n_missing = len(set(reference) ^ set(model))
-    tp = sum(bool(reference[k]) and bool(model[k]) for k in common)
-    fp = sum((not reference[k]) and bool(model[k]) for k in common)
-    fn = sum(bool(reference[k]) and not model[k] for k in common)
-    tn = len(common) - tp - fp - fn
-    nan = float("nan")
-    if not common:
-        return {"precision": nan, "recall": nan, "f1": nan, "accuracy": nan, "tp": 0, "fp": 0, "fn": 0, "tn": 0,
-                "n_materials": 0, "n_missing": n_missing}
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": float(precision), "recall": float(recall), "f1": float(f1),
-            "accuracy": float((tp + tn) / len(common)), "tp": tp, "fp": fp, "fn": fn, "tn": tn,
-            "n_materials": len(common), "n_missing": n_missing}
-
-
-# --------------------------------------------------------------------------------------------
-# Bundle
-# --------------------------------------------------------------------------------------------
-def analyse_imaginary(phonon, calc, *, modes: Sequence[Mapping] | None = None, threshold: float = -0.1,
-                      amplitudes: Sequence[float] = DEFAULT_AMPLITUDES, relax_amplitude: float = 0.1,
-                      fmax: float = 1e-3, max_steps: int = 2000, relax: bool = True,
-                      log: Callable[[str], None] = _quiet) -> dict:
-    """Detection, energy surface and relaxation along imaginary modes, bundled.
-
-    ``modes``: the reference's modes (from its own call, ``result["modes"]``) when evaluating a model;
-    ``None`` or empty -> the phonon's own imaginary modes.  With a non-empty ``modes`` the surface and
-    the relaxation use them (same protocol as the reference, even if the model has no imaginary mode
-    there: its surface is then a single well and the relaxation returns to the start, ``new_phase``
-    False); with none, a model's own spurious instabilities are probed, which is what a false positive
-    of :func:`new_phase_scores` needs.
-
-    Flat numeric summary: ``has_imaginary``, ``n_imaginary_modes``, ``min_imaginary_frequency``
-    [THz] (own detection; NaN when none), ``imaginary_q``, ``surface_modes_source`` ("given"/"own"/
-    "none"), ``surface_min_meV_per_atom``, ``surface_min_amplitudes`` [Å], ``energy_gain_meV_per_atom``,
-    ``start_spacegroup``, ``final_spacegroup_1e-3``, ``final_spacegroup_1e-1``, ``new_phase``,
-    ``new_phase_strict``; arrays for the figure: ``surface`` (:func:`energy_surface`'s dict),
-    ``modes`` (own modes, JSON-able), ``relaxation`` (:func:`relax_along_modes`'s dict or None).
-    With nothing to analyse, the numbers are NaN, ``new_phase`` False and ``surface``/``relaxation``
-    carry no data.
-    """
-    own = find_imaginary_modes(phonon, threshold=threshold)
-    nan = float("nan")
-    use = list(modes) if modes else own
-    source = "given" if modes else ("own" if own else "none")
-    out = {
-        "has_imaginary": bool(own),
-        "n_imaginary_modes": len(own),
-        "min_imaginary_frequency": own[0]["frequency"] if own else nan,
-        "imaginary_q": own[0]["q"] if own else None,
-        "imaginary_threshold": float(threshold),
-        "surface_modes_source": source,
-    }
-    surface = energy_surface(phonon, calc, use, amplitudes=amplitudes)
-    out["surface_min_meV_per_atom"] = surface["surface_min_meV_per_atom"]
-    out["surface_min_amplitudes"] = surface["surface_min_amplitudes"]
-    relaxation = None
-    if use and relax:
-        relaxation = relax_along_modes(phonon, calc, use, amplitude=relax_amplitude, fmax=fmax,
-                                       max_steps=max_steps, log=log)
-    keys = ("energy_gain_meV_per_atom", "start_spacegroup", "final_spacegroup_1e-3", "final_spacegroup_1e-1",
-            "new_phase", "new_phase_strict", "final_volume_change", "relax_converged")
-    for k in keys:
-        default = False if k.startswith("new_phase") else (None if "spacegroup" in k or k == "relax_converged" else nan)
-        out[k] = relaxation[k] if relaxation else default
-    out["surface"] = surface
-    out["modes"] = own
-    out["relaxation"] = relaxation
+    if kind not in RELAX_KINDS:
+        raise ValueError(f"unknown kind {kind!r} (one of {RELAX_KINDS})")
+    out = []
+    for atoms in structures:
+        if kind == "static":
+            a = atoms.copy()
+            a.calc = calc
+            set_labels(a, a.get_potential_energy(), a.get_forces(), None)
+        else:
+            with _single_threaded_blas():
+                a, info = relax(atoms, calc, fmax=fmax, max_steps=max_steps, keep_symmetry=kind == "relax_cell",
+                                relax_cell=kind != "relax_ions", symprec=symprec, log=log)
+            a.calc = calc
+            stress = a.get_stress(voigt=True) if kind != "relax_ions" else None
+            set_labels(a, a.get_potential_energy(), a.get_forces(), stress)
+            a.info.update(relax_converged=bool(info["converged"]), relax_steps=int(info["steps"]))
+        a.calc = None
+        out.append(a)
     return out
+
+
+
+_ELSEWHERE = {
+    "surface": ("DEFAULT_AMPLITUDES", "surface_structures", "surface_from_labels", "energy_surface",
+                "analyse_imaginary"),
+    "phases": ("space_group_of", "relaxation_starts", "phases_reached", "relax_along_modes", "new_phase_scores",
+               "phase_set_scores", "imaginary_scenario"),
+}
+
+
+def __getattr__(name: str):
+    """The surface and phase functions, re-exported lazily (those modules import this one)."""
+    import importlib
+
+    for module, names in _ELSEWHERE.items():
+        if name in names:
+            return getattr(importlib.import_module(f".{module}", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

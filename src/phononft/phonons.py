@@ -6,7 +6,6 @@ the potential energy surface alone.
 
 from __future__ import annotations
 
-import time
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -36,11 +35,14 @@ def displacement_tasks(unitcell: Atoms, supercell_matrix, *, distance: float = 0
     (``distance`` Å) and one static task per displaced supercell (``info["displacement"]`` = 1..n), plus the
     undisplaced supercell (index 0) first when ``perfect`` (its residual forces are then subtracted).
     ``primitive_matrix="auto"`` lets phonopy find the primitive cell of the (conventional) unit cell; give
-    the reference's to build a model's phonons in the reference's setting."""
+    the reference's (phonopy's convention: primitive lattice vectors as columns = unit-cell lattice vectors as
+    columns @ matrix) to build a model's phonons in the reference's setting (:func:`phononft.compare.phonon_like`),
+    so that fractional q-points mean the same physical points."""
+    pmat = primitive_matrix if isinstance(primitive_matrix, str) else np.asarray(primitive_matrix, dtype=float)
     with warnings.catch_warnings():  # "auto" is our explicit choice, not phonopy's default
         warnings.simplefilter("ignore", PrimitiveMatrixAutoDefaultWarning)
         phonon = Phonopy(to_phonopy_atoms(unitcell), supercell_matrix=np.asarray(supercell_matrix),
-                         primitive_matrix=primitive_matrix, symprec=symprec)
+                         primitive_matrix=pmat, symprec=symprec)
     phonon.generate_displacements(distance=distance)
     cells = ([(0, phonon.supercell)] if perfect else []) + list(enumerate(phonon.supercells_with_displacements, 1))
     return phonon, [task(to_ase_atoms(sc), "static", displacement=k) for k, sc in cells]

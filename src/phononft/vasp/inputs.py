@@ -62,7 +62,7 @@ DEFAULT_INCAR: dict = {
 #: ENCUT 700 (the benchmark's relaxations used ENCUT 520 like its displacement runs, see
 #: data/phonon-benchmark/README.md) and the benchmark's EDIFFG +1e-6 (an energy criterion; pass
 #: ``incar={"EDIFFG": 1e-6}`` for it): here EDIFFG = -fmax, the same force criterion (eV/A) as the
-#: in-process ASE relaxations (phononft.phonons.relax).
+#: in-process ASE relaxations (phononft.tasks.relax).
 #:
 #: * ``static``: single point (DEFAULT_INCAR: IBRION -1, NSW 0, ISYM 0);
 #: * ``relax_ions``: positions only, cell fixed (ISIF 2), no symmetrisation (ISYM 0), e.g. the strained
