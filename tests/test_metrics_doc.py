@@ -186,3 +186,37 @@ def test_every_produced_metric_is_documented(table):
     assert undocumented(names) == [], "metrics without an entry in src/phononft/metrics.py"
     assert unused(names) == [], "entries in src/phononft/metrics.py that no producer writes"
     assert (table["unit"] == table["metric"].map(unit_of)).all()
+
+
+# --------------------------------------------------------------------------------------------------
+# LICENSE, CITATION.cff, docs/citing.md
+# --------------------------------------------------------------------------------------------------
+_DOI = re.compile(r"^10\.\d{4,9}(\.\d+)?/[A-Za-z0-9:/_;\-.()\[\]\\]+$")  # CFF 1.2.0's doi pattern
+
+
+def test_citation_cff_is_valid_cff_1_2_and_matches_citing_md():
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text(encoding="utf-8"))
+    assert cff["cff-version"] == "1.2.0"
+    for key in ("message", "title", "authors"):  # required by CFF 1.2.0
+        assert cff[key], key
+    assert cff["type"] == "software" and cff["license"] == "MIT"
+    assert "MIT License" in (REPO / "LICENSE").read_text(encoding="utf-8")
+
+    def person_or_entity(a):
+        return bool(a.get("family-names") or a.get("name"))
+
+    assert all(person_or_entity(a) for a in cff["authors"])
+    citing = (REPO / "docs" / "citing.md").read_text(encoding="utf-8")
+    bib_dois = set(re.findall(r"doi\s*=\s*\{([^}]+)\}", citing))
+    cff_dois = set()
+    for ref in cff["references"]:
+        for key in ("type", "title", "authors"):  # required of a reference
+            assert ref.get(key), (ref.get("title"), key)
+        assert all(person_or_entity(a) for a in ref["authors"]), ref["title"]
+        if "doi" in ref:
+            assert _DOI.match(ref["doi"]), ref["doi"]
+            cff_dois.add(ref["doi"])
+        assert ref.get("doi") or ref.get("url"), f"{ref['title']}: neither DOI nor URL"
+    assert cff_dois == bib_dois, "CITATION.cff and docs/citing.md cite different DOIs"
+    for arxiv in ("2604.01017", "2401.00096"):
+        assert arxiv in citing and any(arxiv in str(r.get("url")) for r in cff["references"])
