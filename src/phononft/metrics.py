@@ -249,9 +249,13 @@ METRICS: tuple[Metric, ...] = (
        "benchmark files) times N / largest budget: the share of labelling this budget uses."),
     _m("label_cpu_seconds", "s", _CO, "lower", "CPU time of labelling, scaled like ``label_wall_seconds``."),
     # ---------------------------------------------------------------- training
-    _m("trainable_parameters", "1", _TR, "", "Parameters updated by the strategy (LoRA adapters only for "
-       "``lora``; 0 for ``pretrained``; all for ``scratch``)."),
-    _m("total_parameters", "1", _TR, "", "Parameters of the model (foundation size)."),
+    _m("trainable_parameters", "1", _TR, "", "Parameters the strategy updates: all for ``naive``, ``multihead``, "
+       "``scratch`` and ``l2sp``; those outside the frozen blocks for ``frozen``; the low-rank adapters for ``lora`` "
+       "and ``equitrain``; 0 for ``pretrained``."),
+    _m("total_parameters", "1", _TR, "", "Parameters of the model as the strategy's code counts them: the "
+       "foundation's (adapters not added) for ``lora``, ``frozen``, ``naive``, ``multihead``, ``l2sp`` and "
+       "``pretrained``; foundation + adapters for ``equitrain`` (counted on the adapter-wrapped model); the trained "
+       "model for ``scratch``."),
     _m("epochs", "1", _TR, "", "Epochs run (early stopping on the validation split; 0 for ``pretrained``)."),
 )
 
