@@ -17,46 +17,8 @@ import pandas as pd
 
 from . import layout
 from .io import atomic_path, read_json
+from .metrics import unit_of  # the one definition of metrics and units (re-exported here)
 
-UNITS = {
-    "rmse": "THz", "mae": "THz", "r2": "1", "rmse_matched": "THz",
-    "phonon_rmse": "THz", "phonon_mae": "THz", "phonon_scaled_rmse": "THz", "phonon_rrmse": "1",
-    "phonon_rrmse_unscaled": "1", "dos_overlap": "1",
-    "min_frequency": "THz", "max_frequency": "THz", "mean_frequency": "THz", "mean_frequency_unscaled": "THz",
-    "min_frequency_nonacoustic": "THz", "imaginary_fraction": "1",
-    "volume": "Å^3", "rmsd": "1", "maxd": "1",
-    "heat_capacity": "J/K/mol", "entropy": "J/K/mol", "free_energy": "kJ/mol",
-    "k_diff_high_temp_limit": "W/m/K",
-    "energy_mae": "meV/atom", "force_mae": "meV/Å", "stress_mae": "GPa",
-    "bulk_modulus_eos": "GPa", "bulk_modulus_vrh": "GPa", "shear_modulus_vrh": "GPa",
-    "youngs_modulus": "GPa", "poisson_ratio": "1", "debye_temperature": "K", "kappa_slack": "W/m/K",
-    "train_seconds": "s", "eval_seconds": "s", "cpu_seconds": "s", "reference_calculations": "1",
-    "trainable_parameters": "1", "total_parameters": "1", "epochs": "1", "spacegroup_number": "1",
-    "new_phase": "1", "has_imaginary": "1", "same_final_phase": "1", "final_spacegroup_number": "1",
-    "energy_gain_meV_per_atom": "meV/atom", "surface_min_meV_per_atom": "meV/atom",
-    "min_imaginary_frequency": "THz", "C11": "GPa", "C12": "GPa", "C44": "GPa",
-}
-
-
-
-PATTERN_UNITS = [
-    (re.compile(r"^C[1-6][1-6]$"), "GPa"), (re.compile(r"_modulus_(voigt|reuss|vrh)$|^cij_min_eigenvalue$"), "GPa"),
-    (re.compile(r"^v_(longitudinal|transverse|mean)$"), "m/s"), (re.compile(r"^density$"), "kg/m^3"),
-    (re.compile(r"^v0_per_atom$"), "Å^3"), (re.compile(r"^e0_per_atom$"), "eV"),
-    (re.compile(r"temperature"), "K"), (re.compile(r"^mean_atomic_mass$"), "amu"),
-    (re.compile(r"_seconds$"), "s"), (re.compile(r"^(elastic_delta|final_volume_change)$"), "1"),
-]
-
-
-def unit_of(metric: str) -> str:
-    """Unit of a metric ('1' for dimensionless numbers and counts, '' if unknown)."""
-    base = metric.removeprefix("benchmark_")
-    if base in UNITS:
-        return UNITS[base]
-    for pattern, unit in PATTERN_UNITS:
-        if pattern.search(base):
-            return unit
-    return "1"
 
 
 def spacegroup_number(symbol: str | None) -> float:
