@@ -139,7 +139,7 @@ METRICS: tuple[Metric, ...] = (
        "E(V) on an isotropic scan of +-3 % linear strain (7 points, fixed fractional positions) around the "
        "structure relaxed with the same calculator. NaN for calculator-free references (precomputed, VASP)."),
     _m("v0_per_atom", "Å^3", _EL, "closer", "Equilibrium volume per atom of the same EOS fit."),
-    _m("e0_per_atom", "eV", _EL, "", "Minimum energy per atom of the EOS fit (eV/atom; absolute energies of "
+    _m("e0_per_atom", "eV/atom", _EL, "", "Minimum energy per atom of the EOS fit (absolute energies of "
        "different calculators are not comparable)."),
     _m("bprime", "1", _EL, "closer", "Pressure derivative of the bulk modulus, dB/dP, of the EOS fit."),
     _m("C<ij>", "GPa", _EL, "closer", "Elastic constants C11 ... C66 (Voigt notation, upper triangle) by central "
@@ -150,8 +150,8 @@ METRICS: tuple[Metric, ...] = (
        "(mechanically) stable."),
     _m("mechanically_stable", "1", _EL, "same", "1 when every eigenvalue of the elastic matrix is positive.",
        seeds=_BOOLEAN),
-    _m("cij_asymmetry", "1", _EL, "lower", "Largest abs(C_ij - C_ji) before symmetrisation, a numerical-quality "
-       "check of the finite differences; the number is in GPa although the table's unit column says 1."),
+    _m("cij_asymmetry", "GPa", _EL, "lower", "Largest abs(C_ij - C_ji) before symmetrisation, a numerical-quality "
+       "check of the finite differences."),
     _m("bulk_modulus_voigt", "GPa", _EL, "closer", "Voigt (uniform strain) bound of the bulk modulus from C_ij."),
     _m("bulk_modulus_reuss", "GPa", _EL, "closer", "Reuss (uniform stress) bound of the bulk modulus from S = C^-1."),
     _m("bulk_modulus_vrh", "GPa", _EL, "closer", "Voigt-Reuss-Hill bulk modulus (mean of both bounds).",
@@ -175,14 +175,15 @@ METRICS: tuple[Metric, ...] = (
     _m("kappa_slack", "W/m/K", _EL, "closer", "Lattice thermal conductivity from the Slack formula (Morelli and "
        "Slack 2006) at ``kappa_temperature``, from the acoustic Debye temperature, Grüneisen parameter, mean "
        "atomic mass and volume per atom.", seeds=_DEVIATION),
-    _m("slack_A", "1", _EL, "", "Slack's prefactor A(gamma) used in ``kappa_slack``; the number is in "
-       "W/m/K per (amu K^3 Å) although the table's unit column says 1."),
+    _m("slack_A", "W/m/K/(amu K^3 Å)", _EL, "", "Slack's prefactor A(gamma) used in ``kappa_slack``."),
     _m("kappa_temperature", "K", _EL, "", "Temperature of ``kappa_slack`` (``phonons.temperature``), a setting."),
     _m("atoms_per_primitive_cell", "1", _EL, "same", "Atoms in the spglib primitive cell (symprec 1e-3) of the "
        "relaxed structure."),
     _m("mean_atomic_mass", "amu", _EL, "", "Mean atomic mass of the structure (same for every model)."),
     _m("elastic_delta", "1", _EL, "", "Finite strain of the C_ij differences (a setting, 0.005)."),
-    _m("ionic_relaxation_steps", "1", _EL, "", "BFGS steps summed over the 12 strained cells (0 when symmetry "
+    _m("elastic_cells", "1", _EL, "", "Strained cells computed for the elastic tensor (a symmetry-reduced set: 4 "
+       "for cubic crystals, 12 for triclinic ones)."),
+    _m("ionic_relaxation_steps", "1", _EL, "", "Relaxation steps summed over the strained cells (0 when symmetry "
        "keeps the forces zero)."),
     # ---------------------------------------------------------------- imaginary modes and phases
     _m("has_imaginary", "1", _MO, "same", "1 when a frequency on the band path or mesh is below "
@@ -192,8 +193,7 @@ METRICS: tuple[Metric, ...] = (
        "acoustic modes near Gamma excluded (negative = imaginary).", twin=True),
     _m("imaginary_fraction", "1", _MO, "closer", "Fraction of q-points (band path + mesh) with an imaginary "
        "mode.", twin=True),
-    _m("imaginary_threshold", "1", _MO, "", "``phonons.imaginary_threshold``, a setting; the number is in THz "
-       "although the table's unit column says 1."),
+    _m("imaginary_threshold", "THz", _MO, "", "``phonons.imaginary_threshold``, a setting."),
     _m("imaginary_commensurate", "1", _MO, "same", "1 when an imaginary mode exists at a q-point commensurate "
        "with the small supercell of the mode analysis (``evaluate.imaginary.supercell_min_length``, 5 Å), "
        "acoustic modes at Gamma excluded; those modes are probed by the energy surface and relaxation below.",
@@ -263,7 +263,7 @@ METRICS: tuple[Metric, ...] = (
 _FALLBACK_UNITS = [
     (re.compile(r"^C[1-6][1-6]$"), "GPa"), (re.compile(r"_modulus_(voigt|reuss|vrh)$|^cij_min_eigenvalue$"), "GPa"),
     (re.compile(r"^v_(longitudinal|transverse|mean)$"), "m/s"), (re.compile(r"^density$"), "kg/m^3"),
-    (re.compile(r"^v0_per_atom$"), "Å^3"), (re.compile(r"^e0_per_atom$"), "eV"),
+    (re.compile(r"^v0_per_atom$"), "Å^3"), (re.compile(r"^e0_per_atom$"), "eV/atom"),
     (re.compile(r"temperature"), "K"), (re.compile(r"^mean_atomic_mass$"), "amu"),
     (re.compile(r"_seconds$"), "s"), (re.compile(r"^(elastic_delta|final_volume_change)$"), "1"),
 ]
