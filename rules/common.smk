@@ -8,7 +8,16 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from phononft import layout
 from phononft.checks import check_inputs, force_sets_beside
-from phononft.config import ConfigError, model_runs, resolve_material_paths, strategy_params, validate_config
+from phononft.config import (
+    ConfigError,
+    evaluate_settings,
+    labeller_settings,
+    model_runs,
+    reference_settings,
+    resolve_material_paths,
+    strategy_params,
+    validate_config,
+)
 from phononft.locks import clear_stale_locks
 
 # a run killed with SIGKILL leaves Snakemake's lock behind: resume with the same command
@@ -85,11 +94,8 @@ def partial_summary_on_error():
 LABELLER = config["labeller"]["type"]
 VASP = config["labeller"]["vasp"]
 VASP_RESOURCES = VASP["resources"]
-# what labels depend on (never the resources of the jobs): the calculator, or VASP's input settings
-LABEL_SETTINGS = (
-    {"type": "vasp"} if LABELLER == "vasp" else {"type": LABELLER, "mock": config["labeller"]["mock"]}
-)
-VASP_SETTINGS = {k: VASP[k] for k in ("incar", "kpoint_density", "potcar", "retries", "timeout")}
+LABEL_SETTINGS = labeller_settings(config)  # what labels depend on (never the resources of the jobs)
+VASP_SETTINGS = {k: v for k, v in LABEL_SETTINGS.items() if k != "type"}  # phononft.vasp.run_vasp keywords
 # VASP: the structures of a split go to jobs of `structures_per_job` (default 1; the paper matrix uses more,
 # so that it stays a DAG of a few thousand jobs); each structure keeps its own job directory
 STRUCTURES_PER_JOB = VASP["structures_per_job"]
@@ -115,30 +121,51 @@ def label_benchmarks():
 
 
 # ---- reference -----------------------------------------------------------------------------------------
-# what the reference depends on: the labeller's settings, the phonon and evaluation settings (never another
-# seed, budget or strategy)
-REFERENCE_SETTINGS = {
-    "labeller": LABEL_SETTINGS,
-    "phonons": config["phonons"],
-    "evaluate": {k: v for k, v in config["evaluate"].items() if k not in ("device", "dtype")},  # models' only
-}
+REFERENCE_SETTINGS = reference_settings(config)  # labeller, phonon and evaluate settings only
+
+
+def precomputed(wildcards):
+    """A material's precomputed reference phonons (reference_phonopy, and a FORCE_SETS beside it), if any."""
+    path = config["materials"][wildcards.material].get("reference_phonopy")  # optional key: no default
+    if not path:
+        return {}
+    force_sets = force_sets_beside(path)
+    return {"precomputed": path, "force_sets": [str(force_sets)] if force_sets else []}
+
+
+def reference_answers(material, step):
+    """The VASP job outputs answering step `step` of a material's reference computation (phononft.reference):
+    step 0 (the relaxation) has one task, none for a precomputed reference; steps 1 (phonons, EOS, elastic)
+    and 2 (imaginary modes) are planned by checkpoint reference_tasks, their number read from it."""
+    if int(step) == 0:
+        n = 0 if "reference_phonopy" in config["materials"][material] else 1
+    else:
+        out = checkpoints.reference_tasks.get(material=material, step=step).output
+        with open(out.summary) as fh:
+            n = json.load(fh)["n_tasks"]
+    return [layout.reference(material, f"vasp/step{step}/job{j}.extxyz") for j in range(-(-n // STRUCTURES_PER_JOB))]
+
+
+def reference_tasks_inputs(wildcards):
+    """The structure and the answers of the steps before `step`."""
+    steps = {f"step{k}": reference_answers(wildcards.material, k) for k in range(int(wildcards.step))}
+    return {"structure": layout.structure(wildcards.material), **precomputed(wildcards), **steps}
+
+
+def reference_relax_inputs(wildcards):
+    """The structure (mock: relaxed in the job), or VASP's answer to the relaxation."""
+    inputs = {"structure": layout.structure(wildcards.material), **precomputed(wildcards)}
+    if LABELLER == "vasp":
+        inputs["step0"] = reference_answers(wildcards.material, 0)
+    return inputs
 
 
 def reference_inputs(wildcards):
-    """The reference's inputs: a precomputed phonopy file, VASP-labelled displacements, or the structure."""
-    spec = config["materials"][wildcards.material]
-    if "reference_phonopy" in spec:
-        force_sets = force_sets_beside(spec["reference_phonopy"])
-        return {"precomputed": spec["reference_phonopy"], "force_sets": [str(force_sets)] if force_sets else []}
+    """The structure and, with VASP, the answers of every step of the reference's computation."""
+    inputs = {"structure": layout.structure(wildcards.material), **precomputed(wildcards)}
     if LABELLER == "vasp":
-        disp = checkpoints.reference_displacements.get(material=wildcards.material).output
-        with open(disp.summary) as fh:
-            n = json.load(fh)["n_displacements"]
-        labelled = [layout.reference(wildcards.material, f"vasp/{k}/labelled.extxyz") for k in range(1, n + 1)]
-        perfect = layout.reference(wildcards.material, "vasp/0/labelled.extxyz")
-        return {"displacements": disp.disp, "labelled": labelled,
-                "perfect": [perfect] if VASP["subtract_residual_forces"] else []}
-    return {"structure": layout.structure(wildcards.material)}
+        inputs.update({f"step{k}": reference_answers(wildcards.material, k) for k in range(3)})
+    return inputs
 
 
 # ---- finetune ------------------------------------------------------------------------------------------

@@ -2,12 +2,12 @@
 # folder evaluate/<strategy>/n<N>/s<seed>/ (metrics.json, phonopy.yaml, bands.json, thermal.json,
 # surface.json); rules/common.smk says why.  The zero-shot models have a rule of their own.
 # What an evaluation depends on: the phonon and evaluation settings (never the figures or other materials).
-EVALUATE_SETTINGS = {"phonons": config["phonons"], "evaluate": config["evaluate"]}
+EVALUATE_SETTINGS = evaluate_settings(config)
 
 
 rule evaluate:
     input:
-        structure=layout.structure("{material}"),
+        structure=layout.reference("{material}", "relaxed.extxyz"),
         models=layout.job("finetune", "{material}", "{strategy}"),
         reference=layout.reference("{material}", "phonopy.yaml"),
         modes=layout.reference("{material}", "modes.json"),
@@ -32,7 +32,7 @@ rule evaluate:
 
 use rule evaluate as evaluate_zero_shot with:
     input:
-        structure=layout.structure("{material}"),
+        structure=layout.reference("{material}", "relaxed.extxyz"),
         models=layout.job("finetune", "{material}", "pretrained"),
         reference=layout.reference("{material}", "phonopy.yaml"),
         modes=layout.reference("{material}", "modes.json"),

@@ -5,7 +5,7 @@ RATTLE_SETTINGS = {k: v for k, v in config["rattle"].items() if k not in ("n_val
 
 rule rattle:
     input:
-        structure=layout.structure("{material}"),
+        structure=layout.reference("{material}", "relaxed.extxyz"),  # the reference's relaxed cell
     output:
         layout.rattled("{material}", "{split}"),
     params:

@@ -1,7 +1,10 @@
-# Reference: the reference's phonons and properties, through the same property code as every model.
-# precomputed (a material's reference_phonopy): read, not recomputed.  vasp labeller: phonopy's displaced
-# supercells labelled as one VASP job each (checkpoint reference_displacements: their number depends on the
-# structure's symmetry; rule reference_vasp), gathered by rule reference.  mock labeller: computed in the job.
+# Reference: the reference's properties through the same property code as every model (phononft.properties):
+# relaxation, phonons + EOS + elastic tensor, imaginary modes (energy surface, relaxations along them).
+# mock labeller: computed in the job.  vasp: every calculation is a VASP job (reference_vasp, grouped by
+# labeller.vasp.structures_per_job, each structure in its own directory): the computation is replayed step by
+# step -- step 0 relaxes (twice, as the benchmark did), checkpoint reference_tasks plans steps 1 and 2 from the
+# answers before them -- and rule reference finishes it.  A precomputed reference (reference_phonopy) keeps its
+# cell and phonons; every other property is computed with the labeller.
 rule reference:
     input:
         unpack(reference_inputs),
@@ -24,45 +27,67 @@ rule reference:
         "../scripts/reference.py"
 
 
-# The VASP reference: phonopy's displaced supercells (index 1..n) and the undisplaced one (index 0, whose
-# residual forces are subtracted), one VASP job each.
-checkpoint reference_displacements:
+# The reference's relaxed unit cell: rattled structures and every model start from it.
+rule reference_relax:
     input:
-        structure=layout.structure("{material}"),
+        unpack(reference_relax_inputs),
     output:
-        disp=layout.reference("{material}", "vasp/phonopy_disp.yaml"),
-        summary=layout.reference("{material}", "vasp/displacements.json"),
+        layout.reference("{material}", "relaxed.extxyz"),
     params:
-        phonons=config["phonons"],
+        settings=REFERENCE_SETTINGS,
     log:
-        layout.log("reference", "{material}_displacements"),
+        layout.log("reference", "{material}_relax"),
     conda:
         "../envs/phonons.yaml"
     script:
-        "../scripts/reference_displacements.py"
+        "../scripts/reference_relax.py"
 
 
+# The tasks of step {step} of the reference's computation, planned from the answers of the steps before it;
+# their number (and so the VASP jobs that answer them) is known only then: a checkpoint.
+checkpoint reference_tasks:
+    input:
+        unpack(reference_tasks_inputs),
+    output:
+        tasks=layout.reference("{material}", "vasp/step{step}/tasks.extxyz"),
+        summary=layout.reference("{material}", "vasp/step{step}/tasks.json"),
+    wildcard_constraints:
+        step="[012]",
+    params:
+        settings=REFERENCE_SETTINGS,
+    log:
+        layout.log("reference", "{material}_step{step}_tasks"),
+    conda:
+        "../envs/phonons.yaml"
+    script:
+        "../scripts/reference_tasks.py"
+
+
+# VASP answers tasks [job * structures_per_job, ...) of a step, each in its own directory
+# reference/vasp/step{step}/{index}/ (kept: a rerun reuses a finished calculation).
 rule reference_vasp:
     input:
-        disp=layout.reference("{material}", "vasp/phonopy_disp.yaml"),
+        tasks=layout.reference("{material}", "vasp/step{step}/tasks.extxyz"),
     output:
-        layout.reference("{material}", "vasp/{index}/labelled.extxyz"),
+        layout.reference("{material}", "vasp/step{step}/job{job}.extxyz"),
     wildcard_constraints:
-        index=r"\d+",
+        step="[012]",
+        job=r"\d+",
     params:
         command=VASP.get("command"),  # required (and checked) for labeller type vasp only
         settings=VASP_SETTINGS,
+        structures_per_job=STRUCTURES_PER_JOB,
         gamma_only=VASP["phonon_gamma_only"],
     threads: VASP_RESOURCES["threads"]
     resources:
         mem_mb=VASP_RESOURCES["mem_mb"],
-        runtime=VASP_RESOURCES["runtime"],
+        runtime=VASP_RESOURCES["runtime"] * STRUCTURES_PER_JOB,
         tasks=VASP_RESOURCES["tasks"],
         cpus_per_task=VASP_RESOURCES["cpus_per_task"],
     log:
-        layout.log("reference", "{material}/vasp_{index}"),
+        layout.log("reference", "{material}/vasp_step{step}_{job}"),
     benchmark:
-        layout.benchmark("reference", "{material}/vasp_{index}")
+        layout.benchmark("reference", "{material}/vasp_step{step}_{job}")
     conda:
         "../envs/phonons.yaml"
     script:

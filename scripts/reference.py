@@ -1,32 +1,21 @@
-"""Snakemake adapter: the reference phonons.
-
-precomputed (reference_phonopy): read, not recomputed (phononft.reference.precomputed_reference);
-VASP labeller: from the VASP-labelled displaced supercells (phononft.reference.vasp_reference);
-mock labeller: relaxation + phonons with the calculator itself (phononft.evaluate.evaluate_reference).
-"""
+"""Snakemake adapter: the reference's properties -- with the mock calculator in this job
+(phononft.reference.reference_in_process), or from the VASP answers of every step
+(phononft.reference.reference_from_answers)."""
 from pathlib import Path
 
+from phononft.io import read_extxyz
+from phononft.label import calculator_from_config
 from phononft.logs import rule_logger
+from phononft.reference import reference_from_answers, reference_in_process
 
 log = rule_logger(snakemake.log[0])
-i = snakemake.input
+i, cfg = snakemake.input, snakemake.params.settings
+structure = read_extxyz(i.structure)[0]
 out_dir = Path(snakemake.output.metrics).parent
-cfg = snakemake.params.settings
-if hasattr(i, "precomputed"):
-    from phononft.reference import precomputed_reference
-
-    metrics = precomputed_reference(i.precomputed, cfg, out_dir, log=log)
-elif hasattr(i, "displacements"):
-    from phononft.reference import vasp_reference
-
-    metrics = vasp_reference(i.displacements, list(i.labelled), cfg, out_dir,
-                             perfect=i.perfect[0] if len(i.perfect) else None, log=log)
+precomputed = getattr(i, "precomputed", None)
+if cfg["labeller"]["type"] == "vasp":
+    answers = [list(getattr(i, f"step{k}")) for k in range(3)]
+    reference_from_answers(structure, cfg, answers, out_dir, precomputed_path=precomputed, log=log)
 else:
-    from phononft.evaluate import evaluate_reference
-    from phononft.io import read_extxyz
-    from phononft.label import calculator_from_config
-
-    structure = read_extxyz(i.structure)[0]
-    calc = calculator_from_config(cfg["labeller"]["mock"])
-    metrics = evaluate_reference(structure, calc, cfg, out_dir, log=log)
-log(f"reference: min {metrics['min_frequency']:.3f} THz, max {metrics['max_frequency']:.3f} THz")
+    calc = calculator_from_config(cfg["labeller"][cfg["labeller"]["type"]])
+    reference_in_process(structure, calc, cfg, out_dir, precomputed_path=precomputed, log=log)

@@ -1,9 +1,16 @@
-"""Snakemake adapter: one displaced (index >= 1) or the undisplaced (index 0) phonon supercell labelled by VASP."""
-from phononft.reference import displaced_supercell
+"""Snakemake adapter: VASP answers the tasks of one job of a step of the reference's computation, each in its
+own directory (phononft.reference.answer_tasks)."""
+from pathlib import Path
+
+from phononft.io import read_extxyz
 from phononft.logs import rule_logger
-from phononft.vasp.jobs import label_one
+from phononft.reference import answer_tasks
+from phononft.vasp.jobs import batch_indices
 
 log = rule_logger(snakemake.log[0])
-atoms = displaced_supercell(snakemake.input.disp, int(snakemake.wildcards.index))
-label_one(atoms, snakemake.output[0], command=snakemake.params.command, settings=snakemake.params.settings,
-          gamma_only=snakemake.params.gamma_only, log=log)
+p = snakemake.params
+tasks = read_extxyz(snakemake.input.tasks)
+indices = batch_indices(int(snakemake.wildcards.job), p.structures_per_job, len(tasks))
+log(f"{snakemake.input.tasks}: tasks {indices.start}..{indices.stop - 1}")
+answer_tasks(tasks, indices, Path(snakemake.output[0]).parent, snakemake.output[0], command=p.command,
+             settings=p.settings, phonon_gamma_only=p.gamma_only, log=log)

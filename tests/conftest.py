@@ -100,3 +100,18 @@ def tiny_run(tmp_path_factory):
     res = run_snakemake(["--configfile", str(workdir / "config.yaml"), "-j", "2"], workdir)
     assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-5000:]
     return workdir, config
+
+
+def stage_settings(stage: str = "reference", *, phonons: dict | None = None, evaluate: dict | None = None) -> dict:
+    """The settings a stage's functions get (phononft.config.reference_settings / evaluate_settings) from the
+    tiny config with the schema's defaults, ``phonons`` / ``evaluate`` keys overridden."""
+    from phononft.config import evaluate_settings, load_config, reference_settings
+
+    cfg = load_config(TINY)
+    cfg["phonons"].update(phonons or {})
+    for key, value in (evaluate or {}).items():
+        if isinstance(value, dict):
+            cfg["evaluate"][key].update(value)
+        else:
+            cfg["evaluate"][key] = value
+    return reference_settings(cfg) if stage == "reference" else evaluate_settings(cfg)

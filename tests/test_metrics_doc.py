@@ -5,19 +5,19 @@
   producers run on a tiny case -- the reference and a model of bcc Cu evaluated with EMT (the model's MACE
   calculator swapped for EMT, so ``evaluate_model`` runs unchanged otherwise), the published MACE-MP-0b3 vs
   DFT pair of mp-938 (precomputed reference + ``compare.phonon_metrics``) -- and are aggregated by
-  ``aggregate.collect`` as the workflow does;
+  ``summary.collect`` as the workflow does;
 * ``unit_of`` keeps the units the table had before the dictionary existed (aggregate.UNITS/PATTERN_UNITS).
 """
 
 from __future__ import annotations
 
-import copy
 import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import stage_settings
 from phononft import metrics
 from phononft.metrics import METRICS, entry, markdown, undocumented, unit_of, unused
 
@@ -98,7 +98,7 @@ def _old_unit_of(metric: str) -> str:
 
 
 def test_unit_of_keeps_the_previous_units():
-    from phononft import aggregate
+    from phononft import summary
 
     names = set(_OLD_UNITS) | {m.name for m in METRICS} | {f"C{i}{j}" for i in range(1, 8) for j in range(1, 8)}
     names |= {"new_stage_wall_seconds", "some_temperature", "bulk_modulus_other", "no_such_metric", "cij"}
@@ -107,7 +107,7 @@ def test_unit_of_keeps_the_previous_units():
                  "imaginary_threshold": "THz"}  # wrong before the dictionary existed
     expected = {n: corrected.get(n.removeprefix("benchmark_"), _old_unit_of(n)) for n in names}
     assert {n: unit_of(n) for n in names} == expected
-    assert aggregate.unit_of is unit_of
+    assert summary.unit_of is unit_of
 
 
 def test_undocumented_and_twins():
@@ -122,45 +122,43 @@ def test_undocumented_and_twins():
 # --------------------------------------------------------------------------------------------------
 # The producers, on a tiny case
 # --------------------------------------------------------------------------------------------------
-def _config() -> dict:
-    cfg = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
-    cfg = copy.deepcopy(cfg)
-    cfg["phonons"].update(supercell_min_length=5.0, mesh=4, band_points=5)
-    cfg["evaluate"] = {"device": "cpu", "dtype": "float64",
-                       "imaginary": {"grid_points": 3, "amplitude_max": 0.2, "fmax": 0.1}}
-    return cfg
+def _config(stage: str, elastic: bool = True) -> dict:
+    return stage_settings(stage, phonons={"supercell_min_length": 5.0, "mesh": 4, "band_points": 5},
+                          evaluate={"elastic": elastic, "imaginary": {"grid_points": 3, "amplitude_max": 0.2,
+                                                                      "fmax": 0.1, "relax_amplitudes": [0.1]}})
 
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
     from ase.build import bulk
 
-    from phononft import aggregate, compare, evaluate
-    from phononft.io import read_json, write_extxyz, write_json
+    from phononft import compare, evaluate, layout, summary
+    from phononft.io import read_extxyz, read_json, write_extxyz, write_json
     from phononft.label import label_structures, make_calculator
     from phononft.rattle import make_split
-    from phononft.reference import precomputed_reference
+    from phononft.reference import reference_in_process
+    from phononft.structures import read_structure_file
 
     root = tmp_path_factory.mktemp("metrics_doc")
     results = root / "results"
-    cfg = _config()
     calc = make_calculator()  # EMT, the demo's mock labeller
     cu = bulk("Cu", "bcc", a=2.87, cubic=True)  # unstable under EMT: imaginary modes, a new phase
-    ref_dir = results / "Cu_bcc" / "eval" / "reference"
+    ref_dir = root / layout.reference("Cu_bcc")
     ref_dir.mkdir(parents=True)
-    evaluate.evaluate_reference(cu, calc, cfg, ref_dir, log=lambda s: None)
+    reference_in_process(cu, calc, _config("reference"), ref_dir, log=lambda s: None)
+    cu = read_extxyz(ref_dir / "relaxed.extxyz")[0]
 
     test_file = root / "test.extxyz"
     write_extxyz(test_file, label_structures(make_split(cu, "test", 2, seed=1, supercell_min_length=5.0),
                                              calc, log=lambda s: None))
-    model_dir = results / "Cu_bcc" / "eval" / "naive" / "n2" / "s0"
+    model_dir = root / layout.evaluation("Cu_bcc", "naive", 2, 0)
     model_dir.mkdir(parents=True)
     train_log = {"total_wall_time_s": 1.0, "total_cpu_seconds": 2.0, "trainable_parameters": 10,
                  "total_parameters": 20, "epochs_run": 2, "budget": 2}  # finetune.finetune's record keys
     mp = pytest.MonkeyPatch()
     mp.setattr(evaluate, "mace_calculator", lambda model, **kw: make_calculator())
     try:
-        evaluate.evaluate_model(root / "no.model", cu, ref_dir / "phonopy.yaml", test_file, cfg, model_dir,
+        evaluate.evaluate_model(root / "no.model", cu, ref_dir / "phonopy.yaml", test_file, _config("evaluate"), model_dir,
                                 train_log=train_log, reference_modes=read_json(ref_dir / "modes.json"),
                                 log=lambda s: None)
     finally:
@@ -168,16 +166,18 @@ def table(tmp_path_factory):
 
     # the published pair: DFT-PBE as a precomputed reference, MACE-MP-0b3 compared with it
     dft, mace = BENCH / "dft_pbe" / "mp-938.phonopy.yaml", BENCH / "mace_mp_0b3" / "mp-938.phonopy.yaml"
-    precomputed_reference(dft, cfg, results / "mp-938" / "eval" / "reference", log=lambda s: None)
+    # (GeTe: EMT knows neither element; phonons read, no elastic tensor, no imaginary mode to probe)
+    reference_in_process(read_structure_file(dft), calc, _config("reference", elastic=False),
+                         root / layout.reference("mp-938"), precomputed_path=dft, log=lambda s: None)
     pair = compare.phonon_metrics(compare.load_phonopy(dft), compare.load_phonopy(mace), mesh=4, npoints=5)
-    write_json(results / "mp-938" / "eval" / "pretrained" / "n0" / "s0" / "metrics.json", pair)
+    write_json(root / layout.evaluation("mp-938", "pretrained", 0, 0, "metrics.json"), pair)
 
     bench = root / "label.tsv"  # a Snakemake benchmark file of the labelling job
     bench.write_text("s\th:m:s\tmax_rss\tcpu_time\n4.0\t0:00:04\t100.0\t3.0\n")
     runs = [("Cu_bcc", "naive", 2, 0), ("mp-938", "pretrained", 0, 0)]
-    files = [str(results / m / "eval" / s / f"n{b}" / f"s{seed}" / "metrics.json") for m, s, b, seed in runs]
-    refs = sorted(str(p) for p in results.glob("*/eval/reference/metrics.json"))
-    return aggregate.collect(files, refs, runs, {runs[0]: {"label": (str(bench), 1.0)}})
+    files = [str(root / layout.evaluation(*run, "metrics.json")) for run in runs]
+    refs = sorted(str(p) for p in results.glob("*/reference/metrics.json"))
+    return summary.collect(files, refs, runs, {runs[0]: {"label": (str(bench), 1.0)}})
 
 
 def test_every_produced_metric_is_documented(table):

@@ -10,17 +10,12 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
+from phononft.imaginary import analyse_imaginary
 from phononft.label import SoftenedCalculator
-from phononft.modes import (
-    analyse_imaginary,
-    commensurate_qpoints,
-    energy_surface,
-    find_imaginary_modes,
-    mode_displacements,
-    new_phase_scores,
-    relax_along_modes,
-)
+from phononft.modes import commensurate_qpoints, find_imaginary_modes, mode_displacements
+from phononft.phases import new_phase_scores, relax_along_modes
 from phononft.phonons import finite_displacement_phonons
+from phononft.surface import energy_surface
 from phononft.tasks import relax
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")
@@ -140,30 +135,36 @@ def test_softened_model_uses_reference_modes(bcc, bcc_modes):
     assert np.allclose(mod["energies_meV_per_atom"], ref["energies_meV_per_atom"], atol=1e-4)
 
 
+ICFG = {"supercell_min_length": 5.0, "amplitude_max": 0.2, "grid_points": 5, "relax_amplitudes": [0.1],
+        "fmax": 1e-3, "relax": True}
+
+
 def test_analyse_bcc_and_fcc():
     _, ph_bcc = _phonon("bcc", 2.87, EMT())
-    res = analyse_imaginary(ph_bcc, EMT(), amplitudes=np.linspace(-0.2, 0.2, 5))
-    assert res["has_imaginary"] and res["n_imaginary_modes"] == 6
+    out = analyse_imaginary(ph_bcc, EMT(), ICFG, **QUIET)
+    res, surface = out["metrics"], out["surface_file"]
+    assert res["imaginary_commensurate"] and res["n_imaginary_modes"] == 6 and len(out["modes"]) == 6
     assert res["min_imaginary_frequency"] == pytest.approx(-1.14, abs=0.05)
     assert res["surface_modes_source"] == "own"
     assert res["surface_min_meV_per_atom"] < 0
-    assert res["new_phase"] and res["energy_gain_meV_per_atom"] > 20
-    assert np.array(res["surface"]["energies_meV_per_atom"]).shape == (5, 5)
+    assert res["new_phase"] and res["energy_gain_meV_per_atom"] > 20 and res["surface_well"]
+    assert np.array(surface["surface"]["energies_meV_per_atom"]).shape == (5, 5)
     # relaxations from mode 1, mode 2 and their sum, both signs, at 0.1 Å: two symmetry-distinct starts
-    assert res["n_relax_starts"] == 2 and res["relaxation"]["relax_amplitudes"] == [0.1]
+    assert res["n_relax_starts"] == 2 and surface["relaxation"]["relax_amplitudes"] == [0.1]
     assert res["phases_1e-1"] == res["new_phases_1e-1"] == ["P6_3/mmc (194)", "Fm-3m (225)"]
     assert res["final_spacegroup_1e-1"] == "P6_3/mmc (194)"
     assert res["probe_supercell_matrix"] == (2 * np.eye(3, dtype=int)).tolist()
-    assert len(res["surface"]["Q_axes"]) == 2 and len(res["surface_min_Q"]) == 2
-    json.dumps(res)
+    assert len(surface["surface"]["Q_axes"]) == 2 and len(res["surface_min_Q"]) == 2
+    json.dumps(out)
 
     _, ph_fcc = _phonon("fcc", 3.6, EMT())
-    out = analyse_imaginary(ph_fcc, EMT())
-    assert not out["has_imaginary"] and out["n_imaginary_modes"] == 0 and out["modes"] == []
-    assert out["surface_modes_source"] == "none" and out["surface"]["n_modes"] == 0
-    assert math.isnan(out["min_imaginary_frequency"]) and math.isnan(out["energy_gain_meV_per_atom"])
-    assert out["new_phase"] is False and out["relaxation"] is None
-    assert out["phases_1e-1"] == [] and out["n_relax_starts"] == 0 and out["surface"]["Q_axes"] == []
+    out = analyse_imaginary(ph_fcc, EMT(), ICFG, **QUIET)
+    res, surface = out["metrics"], out["surface_file"]
+    assert not res["imaginary_commensurate"] and res["n_imaginary_modes"] == 0 and out["modes"] == []
+    assert res["surface_modes_source"] == "none" and surface["surface"]["n_modes"] == 0
+    assert math.isnan(res["min_imaginary_frequency"]) and math.isnan(res["energy_gain_meV_per_atom"])
+    assert res["new_phase"] is False and surface["relaxation"] is None
+    assert res["phases_1e-1"] == [] and res["n_relax_starts"] == 0 and surface["surface"]["Q_axes"] == []
     json.dumps(out)
 
 

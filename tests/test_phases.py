@@ -15,7 +15,8 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 
 from phononft.io import read_extxyz, set_labels, write_extxyz
-from phononft.modes import _mode_fields, find_imaginary_modes, label_with
+from phononft.modes import _mode_fields, find_imaginary_modes
+from phononft.tasks import run_tasks, task
 from phononft.phases import (
     imaginary_scenario,
     phase_set_scores,
@@ -24,7 +25,8 @@ from phononft.phases import (
     space_group_of,
     surface_well,
 )
-from phononft.phonons import finite_displacement_phonons, relax
+from phononft.phonons import finite_displacement_phonons
+from phononft.tasks import relax
 from phononft.surface import energy_surface, surface_from_labels, surface_structures
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")
@@ -62,7 +64,7 @@ def test_surface_plan_and_result_give_the_direct_energies(bcc, tmp_path):
     # the same through files, as labelled jobs come back on the real path
     plan_base, grid = surface_structures(phonon, modes, amps)
     assert len(grid) == 25 and grid[7].info["surface_amplitudes"] == [amps[1], amps[2]]
-    write_extxyz(tmp_path / "grid.extxyz", label_with(EMT(), [plan_base, *grid], "static"))
+    write_extxyz(tmp_path / "grid.extxyz", run_tasks([plan_base, *grid], EMT()))
     back = read_extxyz(tmp_path / "grid.extxyz")
     again = surface_from_labels(phonon, modes, back[0], back[1:], amplitudes=amps)
     assert np.allclose(again["energies_meV_per_atom"], surf["energies_meV_per_atom"], rtol=0, atol=1e-9)
@@ -94,7 +96,7 @@ def test_relaxation_starts_are_tagged_and_symmetry_unique(bcc):
     assert names[:6] == ["+mode1@0.05", "-mode1@0.05", "+mode2@0.05", "-mode2@0.05",
                          "+(mode1+mode2)@0.05", "-(mode1+mode2)@0.05"]
     for a in every:
-        assert a.info["relax_kind"] == "relax_free"
+        assert a.info["task"] == "relax_free" and a.info["task_fmax"] == 1e-3
         u = np.linalg.norm(a.arrays["start_displacement"], axis=1).max()
         if a.info["start"] != "mode1+mode2":  # one mode: max displacement = amplitude
             assert u == pytest.approx(a.info["start_amplitude"])
@@ -116,9 +118,9 @@ def test_phases_reached_by_bcc_cu_relaxations(bcc, tmp_path):
     base, _ = surface_structures(phonon, modes, [0.0])
     # the real path: plan written, labelled elsewhere, read back
     write_extxyz(tmp_path / "starts.extxyz", starts)
-    relaxed = label_with(EMT(), read_extxyz(tmp_path / "starts.extxyz"), "relax_free")
+    relaxed = run_tasks(read_extxyz(tmp_path / "starts.extxyz"), EMT())  # each start is a relax_free task
     write_extxyz(tmp_path / "relaxed.extxyz", relaxed)
-    write_extxyz(tmp_path / "base.extxyz", label_with(EMT(), [base], "static"))
+    write_extxyz(tmp_path / "base.extxyz", run_tasks([base], EMT()))
     res = phases_reached(read_extxyz(tmp_path / "starts.extxyz"), read_extxyz(tmp_path / "relaxed.extxyz"),
                          base=read_extxyz(tmp_path / "base.extxyz")[0])
     assert res["start_spacegroup"] == res["start_spacegroup_1e-1"] == BCC
@@ -134,7 +136,7 @@ def test_phases_reached_by_bcc_cu_relaxations(bcc, tmp_path):
     assert res["all_converged"] and res["n_relax_starts"] == 4 and res["relax_amplitudes"] == [0.05, 0.2]
     assert res["starts"][0]["equivalent_starts"] == ["+mode1@0.05", "-mode1@0.05", "+mode2@0.05", "-mode2@0.05"]
     # coarse fingerprint: atoms in the primitive cell (hcp 2, fcc 1)
-    fp = phases_reached(starts, relaxed, base=label_with(EMT(), [base], "static")[0], fingerprint=True)
+    fp = phases_reached(starts, relaxed, base=run_tasks([base], EMT())[0], fingerprint=True)
     assert fp["phases_1e-1"] == [f"{HCP} Z=2", f"{FCC} Z=1"]
     json.dumps(res)
 
@@ -163,17 +165,19 @@ def test_phases_reached_is_a_pure_function_of_labels(bcc):
     assert relaxation_starts(phonon, [], [0.1]) == [] and phases_reached([], [])["phases_1e-1"] == []
 
 
-def test_label_with_kinds():
+def test_task_kinds_in_process():
     strained = bulk("Cu", "fcc", a=3.7, cubic=True)
-    static = label_with(EMT(), [strained], "static")[0]
+    static = run_tasks([task(strained, "static")], EMT())[0]
     assert static.info["REF_energy"] == pytest.approx(_emt_energy(strained), abs=1e-12)
-    ions = label_with(EMT(), [strained], "relax_ions")[0]
+    ions = run_tasks([task(strained, "relax_ions", fmax=1e-3)], EMT())[0]
     assert np.allclose(ions.cell[:], strained.cell[:]) and ions.info["relax_converged"]
-    cell = label_with(EMT(), [strained], "relax_cell")[0]
+    cell = run_tasks([task(strained, "relax_cell", fmax=1e-3)], EMT())[0]
     assert cell.get_volume() < strained.get_volume() - 1.0 and space_group_of(cell, 1e-3) == FCC
     assert cell.info["REF_energy"] < static.info["REF_energy"] and np.abs(cell.info["REF_stress"]).max() < 1e-3
-    with pytest.raises(ValueError, match="unknown kind"):
-        label_with(EMT(), [strained], "md")
+    with pytest.raises(ValueError, match="task kind"):
+        task(strained, "md")
+    with pytest.raises(ValueError, match="fmax"):
+        task(strained, "relax_free")
 
 
 # --------------------------------------------------------------------------------------------

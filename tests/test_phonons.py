@@ -8,14 +8,14 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from scipy.optimize import minimize_scalar
 
-from phononft.config import section_defaults
-from phononft.evaluate import evaluate_reference
+from conftest import stage_settings
 from phononft.io import read_json
+from phononft.reference import reference_in_process
 
-CFG = {"phonons": {"relax_fmax": 1e-5, "relax_steps": 500, "supercell_min_length": 10.0, "displacement": 0.01,
-                   "mesh": 12, "band_points": 11, "temperature": 300, "convention": "benchmark",
-                   "imaginary_threshold": -0.1},
-       "evaluate": section_defaults("evaluate")}
+PHONONS = {"relax_fmax": 1e-5, "relax_steps": 500, "supercell_min_length": 10.0, "displacement": 0.01,
+           "mesh": 12, "band_points": 11, "temperature": 300, "convention": "benchmark", "imaginary_threshold": -0.1}
+#: phonons only: no elastic tensor, no imaginary-mode analysis
+CFG = stage_settings(phonons=PHONONS, evaluate={"elastic": False, "imaginary": {"relax": False, "grid_points": 3}})
 
 
 def direct_emt_phonopy(a0: float):
@@ -43,7 +43,7 @@ def test_emt_fcc_cu_phonons_match_direct_phonopy(tmp_path):
     # independent equilibrium lattice constant: minimise the EMT energy over a
     res = minimize_scalar(lambda a: _energy(a), bounds=(3.4, 3.8), method="bounded", options={"xatol": 1e-7})
     a0 = res.x
-    metrics = evaluate_reference(bulk("Cu", "fcc", a=3.65, cubic=True), EMT(), CFG, tmp_path, log=lambda s: None)
+    metrics = reference_in_process(bulk("Cu", "fcc", a=3.65, cubic=True), EMT(), CFG, tmp_path, log=lambda s: None)
     relaxed = __import__("ase.io").io.read(tmp_path / "relaxed.extxyz")
     assert relaxed.cell.lengths()[0] == pytest.approx(a0, abs=1e-4)
 
@@ -75,6 +75,6 @@ def _energy(a: float) -> float:
 
 def test_bcc_cu_soft_mode_is_imaginary(tmp_path):
     cfg = {**CFG, "phonons": {**CFG["phonons"], "relax_fmax": 1e-4}}
-    metrics = evaluate_reference(bulk("Cu", "bcc", a=2.87, cubic=True), EMT(), cfg, tmp_path, log=lambda s: None)
+    metrics = reference_in_process(bulk("Cu", "bcc", a=2.87, cubic=True), EMT(), cfg, tmp_path, log=lambda s: None)
     assert metrics["has_imaginary"] == 1
     assert -1.5 < metrics["min_frequency"] < -0.5  # design notes: -0.84 THz (4x4x4, 16^3 mesh)

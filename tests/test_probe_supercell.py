@@ -14,10 +14,13 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
+from phononft.compare import phonon_like
+from phononft.imaginary import analyse_imaginary
 from phononft.label import SoftenedCalculator
 from phononft.modes import find_imaginary_modes, probe_supercell
-from phononft.phonons import finite_displacement_phonons, relax
-from phononft.surface import analyse_imaginary, energy_surface
+from phononft.phonons import finite_displacement_phonons
+from phononft.surface import energy_surface
+from phononft.tasks import relax
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")
 QUIET = {"log": lambda s: None}
@@ -67,13 +70,18 @@ def test_model_probed_on_the_probe_cell_gets_the_reference_surface(setup):
     assert np.allclose(e, expected["energies_meV_per_atom"], atol=1e-6)
 
 
-def test_analyse_imaginary_rebuilds_an_incommensurate_model_phonon(setup):
+def test_model_in_the_reference_setting_is_probed_on_the_modes_cell(setup):
+    """The workflow builds a model's phonons in the reference's setting (its supercell: here 3x3x3) and probes
+    it on the smallest cell >= 5 Å commensurate with the reference's modes (3x3x3, not the 2x2x2 default)."""
     atoms, ref, modes, model_cell, soft = setup
-    small, _ = finite_displacement_phonons(model_cell, soft, probe_supercell(model_cell, 5.0), **QUIET)
-    res = analyse_imaginary(small, soft, modes=modes, amplitudes=[-0.1, 0.0, 0.1], relax=False)
+    model = phonon_like(ref, model_cell, soft)
+    icfg = {"supercell_min_length": 5.0, "amplitude_max": 0.1, "grid_points": 3, "relax_amplitudes": [0.1],
+            "fmax": 1e-3, "relax": False}
+    out = analyse_imaginary(model, soft, icfg, given=modes, **QUIET)
+    res, surface = out["metrics"], out["surface_file"]["surface"]
     assert res["probe_supercell_matrix"] == (np.eye(3, dtype=int) * 3).tolist()
-    assert res["surface_modes_source"] == "given" and res["surface"]["n_modes"] == 2
-    assert np.isfinite(res["surface"]["energies_meV_per_atom"]).all() and res["surface_min_meV_per_atom"] < 0
-    # the model's own modes are those of the rebuilt 3x3x3 phonon: the same twelve, softened by 1/s
+    assert res["surface_modes_source"] == "given" and surface["n_modes"] == 2
+    assert np.isfinite(surface["energies_meV_per_atom"]).all() and res["surface_min_meV_per_atom"] < 0
+    # the model's own modes: the reference's twelve, softened by 1/s
     assert res["n_imaginary_modes"] == 12
     assert res["min_imaginary_frequency"] == pytest.approx(modes[0]["frequency"] / S, rel=1e-4)

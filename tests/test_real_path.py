@@ -45,10 +45,18 @@ def make_potcars(root: Path) -> Path:
     return root
 
 
+#: the reference settings of the VASP tests: small supercells, a coarse mode grid, one relaxation amplitude
+PHONONS = {"supercell_min_length": 7.0, "relax_fmax": 1e-3}  # 2x2x2 conventional fcc: 32 atoms, 1 displacement
+IMAGINARY = {"grid_points": 5, "amplitude_max": 0.2, "relax_amplitudes": [0.1]}
+
+
 def vasp_config(workdir: Path, **changes) -> dict:
-    """tests/data/tiny.yaml with fcc Cu, budget 2, one valid and one test structure, labelled by the fake VASP."""
+    """tests/data/tiny.yaml with fcc Cu (and bcc Cu: imaginary modes), budget 2, one valid and one test structure,
+    labelled by the fake VASP; the reference's relaxation, phonons, EOS, elastic tensor, energy surface and
+    relaxations along the modes are VASP jobs too."""
     cfg = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
-    cfg["materials"] = {"Cu": {"bulk": {"name": "Cu", "crystalstructure": "fcc", "a": 3.61, "cubic": True}}}
+    cfg["materials"] = {"Cu": {"bulk": {"name": "Cu", "crystalstructure": "fcc", "a": 3.61, "cubic": True}},
+                        "Cu_bcc": {"bulk": {"name": "Cu", "crystalstructure": "bcc", "a": 2.87, "cubic": True}}}
     cfg["strategies"] = ["pretrained", "multihead"]
     cfg["budgets"] = [2]
     cfg["rattle"].update(n_valid=1, n_test=1, supercell_min_length=5.0)
@@ -63,7 +71,8 @@ def vasp_config(workdir: Path, **changes) -> dict:
             "resources": {"threads": 1, "mem_mb": 1000, "runtime": 10},
         },
     }
-    cfg["phonons"]["supercell_min_length"] = 7.0  # 2x2x2 conventional fcc: 32 atoms, 1 displacement
+    cfg["phonons"].update(PHONONS)
+    cfg["evaluate"] = {"imaginary": dict(IMAGINARY)}
     cfg.update(changes)
     return cfg
 
@@ -83,21 +92,24 @@ def run(workdir: Path, config: Path, targets: list[str], *extra: str, env: dict 
                           cwd=workdir, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
-def calls(log: Path) -> int:
-    return len(log.read_text().splitlines()) if log.exists() else 0
+def calls(log: Path, under: str = "") -> int:
+    """VASP runs so far (those whose directory lies under ``under``, e.g. "label")."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    return sum(f"/{under}/" in line for line in lines) if under else len(lines)
 
 
 LABELS = [layout.labelled("Cu", split) for split in ("train", "valid", "test")]
-REFERENCE = layout.reference("Cu", "metrics.json")
+REFERENCES = [layout.reference(m, "metrics.json") for m in ("Cu", "Cu_bcc")]
 
 
 @pytest.fixture(scope="module")
 def vasp_run(tmp_path_factory):
-    """One workflow run: the three labelled splits and the reference phonons, all through the fake VASP."""
+    """One workflow run: the three labelled splits of fcc Cu and the references of fcc and bcc Cu, every
+    calculation through the fake VASP."""
     workdir = tmp_path_factory.mktemp("vasp_workflow")
     config = write_config(workdir, vasp_config(workdir))
     log = workdir / "vasp_calls.log"
-    res = run(workdir, config, [*LABELS, REFERENCE], env={"FAKE_VASP_LOG": str(log)})
+    res = run(workdir, config, [*LABELS, *REFERENCES], env={"FAKE_VASP_LOG": str(log)}, timeout=1500)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     return workdir, config, log
 
@@ -105,9 +117,8 @@ def vasp_run(tmp_path_factory):
 def test_vasp_labels_one_job_per_structure_equal_emt(vasp_run):
     workdir, _, log = vasp_run
     results = workdir / "results" / "Cu"
-    # 2 + 1 + 1 VASP runs (each in its own directory; the two of train in one job), plus the undisplaced and
-    # the one displaced phonon supercell of the reference
-    assert calls(log) == 6
+    # 2 + 1 + 1 VASP runs, each in its own directory; the two of train in one job
+    assert calls(log, "label") == 4
     assert len(read_extxyz(results / "label" / "vasp" / "train" / "job0.extxyz")) == 2
     for split, n in (("train", 2), ("valid", 1), ("test", 1)):
         rattled = read_extxyz(results / "rattle" / f"{split}.extxyz")
@@ -140,26 +151,43 @@ def test_rerun_reuses_finished_vasp_runs(vasp_run):
     assert "finished run found, reusing it" in job_log
 
 
-def test_reference_from_vasp_displacements_equals_phonopy_emt(vasp_run):
-    from phononft import compare
-    from phononft.phonons import finite_displacement_phonons
-    from phononft.structures import supercell_matrix
+@pytest.mark.parametrize("material", ["Cu", "Cu_bcc"])
+def test_vasp_reference_equals_the_mock_reference(vasp_run, material, tmp_path):
+    """The paper path through the fake vasp_std (EMT in VASP's formats) gives every reference property the
+    mock labeller (EMT in this process) gives: bands, EOS and elastic tensor, energy surface along the
+    imaginary modes, phases the relaxations along them end in."""
+    from phononft.config import reference_settings, validate_config
+    from phononft.reference import reference_in_process
 
-    workdir, _, _ = vasp_run
-    ref_dir = workdir / layout.reference("Cu")
-    structure = read_extxyz(workdir / layout.structure("Cu"))[0]
-    direct, _ = finite_displacement_phonons(structure, EMT(), supercell_matrix(structure, 7.0), log=lambda s: None)
-    ours = compare.load_phonopy(ref_dir / "phonopy.yaml")
-    q = np.array([[0, 0, 0.5], [0.5, 0.5, 0.5], [0.25, 0, 0.25]])
-    np.testing.assert_allclose(compare.frequencies_at(ours, q), compare.frequencies_at(direct, q), atol=1e-4)
-    metrics = read_json(ref_dir / "metrics.json")
-    assert metrics["reference_source"] == "vasp" and metrics["reference_calculations"] == 2
-    assert metrics["max_frequency"] == pytest.approx(compare.frequencies_at(direct, q).max(), rel=0.2)
-    assert metrics["bulk_modulus_eos"] is None  # needs a calculator: NaN (null in JSON), never faked
-    assert metrics["n_imaginary_modes"] == 0 and metrics["new_phase"] is False
-    for name in ("bands.json", "thermal.json", "surface.json", "modes.json"):
-        assert (ref_dir / name).is_file()
-    assert "elastic/EOS/Slack properties (NaN)" in (workdir / layout.log("reference", "Cu")).read_text()
+    workdir, config, log = vasp_run
+    ref_dir = workdir / layout.reference(material)
+    vasp = read_json(ref_dir / "metrics.json")
+    cfg = validate_config({**yaml.safe_load(config.read_text()), "labeller": {"type": "mock"}})
+    structure = read_extxyz(workdir / layout.structure(material))[0]
+    mock = reference_in_process(structure, EMT(), reference_settings(cfg), tmp_path, log=lambda s: None)
+    assert vasp["reference_source"] == "vasp" and mock["reference_source"] == "calculator"
+    np.testing.assert_allclose(read_json(ref_dir / "bands.json")["frequencies"][0],
+                               read_json(tmp_path / "bands.json")["frequencies"][0], atol=1e-3)
+    assert vasp["max_frequency"] == pytest.approx(mock["max_frequency"], abs=1e-3)
+    for key in ("bulk_modulus_eos", "C11", "C12", "C44", "bulk_modulus_vrh", "shear_modulus_vrh", "kappa_slack"):
+        assert vasp[key] == pytest.approx(mock[key], rel=0.01), key
+    assert vasp["n_imaginary_modes"] == mock["n_imaginary_modes"]
+    assert vasp["property_calculations"] == mock["property_calculations"]
+    for key in ("final_spacegroup_1e-3", "final_spacegroup_1e-1", "phases_1e-3", "phases_1e-1", "new_phase"):
+        assert vasp[key] == mock[key], key
+    if material == "Cu_bcc":  # unstable: a surface with a well, relaxations into new phases
+        assert vasp["n_imaginary_modes"] > 0 and vasp["new_phase"] is True
+        assert vasp["surface_min_meV_per_atom"] == pytest.approx(mock["surface_min_meV_per_atom"], abs=0.05)
+        assert vasp["surface_min_meV_per_atom"] < 0 and len(vasp["phases_1e-1"]) >= 1
+    else:
+        assert vasp["n_imaginary_modes"] == 0 and vasp["new_phase"] is False
+    # every calculation was a VASP job in a directory of its own, the relaxation twice (relax-1, relax-2)
+    step_dirs = sorted((ref_dir / "vasp").glob("step*/[0-9]*"))
+    assert len(step_dirs) == vasp["property_calculations"]
+    assert (ref_dir / "vasp" / "step0" / "0" / "relax-2" / "vasprun.xml").is_file()
+    relaxed = read_extxyz(ref_dir / "relaxed.extxyz")[0]
+    assert relaxed.get_volume() / len(relaxed) == pytest.approx(
+        read_extxyz(tmp_path / "relaxed.extxyz")[0].get_volume() / len(relaxed), rel=1e-4)
 
 
 def test_failed_vasp_run_fails_the_job_naming_its_directory(tmp_path):

@@ -151,6 +151,30 @@ def strategy_params(config: dict, strategy: str) -> dict:
     return {**defaults, **own}
 
 
+def labeller_settings(config: dict) -> dict:
+    """What labels depend on (never the resources of the jobs): the calculator, or VASP's input settings."""
+    kind = config["labeller"]["type"]
+    if kind == "vasp":
+        vasp = config["labeller"]["vasp"]
+        return {"type": kind, **{k: vasp[k] for k in ("incar", "kpoint_density", "potcar", "retries", "timeout")}}
+    return {"type": kind, kind: config["labeller"][kind]}
+
+
+def evaluate_settings(config: dict) -> dict:
+    """What a model's evaluation depends on: the phonon and evaluation settings."""
+    return {"phonons": config["phonons"], "evaluate": config["evaluate"]}
+
+
+def reference_settings(config: dict) -> dict:
+    """What the reference depends on: the labeller's settings, the phonon and evaluation settings (not the
+    device and dtype of the models' calculator), and whether VASP's residual forces are subtracted."""
+    vasp = config["labeller"]["type"] == "vasp"
+    return {"labeller": labeller_settings(config), "phonons": config["phonons"],
+            "evaluate": {k: v for k, v in config["evaluate"].items() if k not in ("device", "dtype")},
+            "subtract_residual_forces": vasp and config["labeller"]["vasp"]["subtract_residual_forces"],
+            "phonon_gamma_only": vasp and config["labeller"]["vasp"]["phonon_gamma_only"]}
+
+
 def figure_choice(config: dict) -> dict:
     """What the single-material figures show (config key ``figures``; unset keys: the first material, the
     largest budget, the first seed) and the (strategy, budget) of each model they draw: every strategy at

@@ -115,9 +115,9 @@ METRICS: tuple[Metric, ...] = (
     _m("spacegroup_number", "1", _PH, "same", "International space-group number (spglib, symprec 1e-4) of the "
        "relaxed unit cell; differs from the reference's when the model relaxes into another phase.", twin=True,
        seeds=MEDIAN_IQR + " (a category: compare per seed)"),
-    _m("relax_converged", "1", _PH, "", "1 when the relaxation before the phonon calculation reached "
-       "``phonons.relax_fmax`` within ``phonons.relax_steps``; absent for precomputed or VASP references "
-       "(taken as relaxed).", seeds=_BOOLEAN),
+    _m("relax_converged", "1", _PH, "", "1 when the relaxation before the phonon calculation (cell and "
+       "positions, symmetry kept; VASP: twice, as the benchmark) reached ``phonons.relax_fmax`` within "
+       "``phonons.relax_steps``; absent for a precomputed reference (its cell is kept).", seeds=_BOOLEAN),
     _m("benchmark_<name>", "as <name>", _PH, "", "On model rows, the reference's value of <name> computed inside "
        "the same comparison (same mesh, path and settings), as in the published benchmark's columns; exists for "
        "every metric marked twin. The reference's own rows carry the same quantities without the prefix.",
@@ -195,9 +195,17 @@ METRICS: tuple[Metric, ...] = (
        "mode.", twin=True),
     _m("imaginary_threshold", "THz", _MO, "", "``phonons.imaginary_threshold``, a setting."),
     _m("imaginary_commensurate", "1", _MO, "same", "1 when an imaginary mode exists at a q-point commensurate "
-       "with the small supercell of the mode analysis (``evaluate.imaginary.supercell_min_length``, 5 Å), "
-       "acoustic modes at Gamma excluded; those modes are probed by the energy surface and relaxation below.",
+       "with the phonopy supercell, acoustic modes at Gamma excluded; the two most imaginary are probed by the "
+       "energy surface and the relaxations below, on the smallest supercell commensurate with them and at least "
+       "``evaluate.imaginary.supercell_min_length`` (5 Å) long (models: the reference's modes).",
        seeds=_BOOLEAN),
+    _m("surface_well", "1", _MO, "same", "1 when the energy surface along the probed modes goes more than "
+       "0.01 meV/atom below the undistorted cell (an anharmonic well): what tells a spurious well of a model "
+       "from a harmonic, rising surface.", seeds=_BOOLEAN),
+    _m("n_relax_starts", "1", _MO, "", "Symmetry-distinct starting points of the relaxations along the modes "
+       "(mode 1, mode 2 and their sum, both signs, at each of ``evaluate.imaginary.relax_amplitudes``)."),
+    _m("mode_relax_converged", "1", _MO, "", "1 when the lowest-energy relaxation along the modes reached "
+       "``evaluate.imaginary.fmax``.", seeds=_BOOLEAN),
     _m("n_imaginary_modes", "1", _MO, "closer", "Number of (q, branch) pairs below the threshold at those "
        "commensurate q-points."),
     _m("min_imaginary_frequency", "THz", _MO, "closer", "Most negative frequency at the commensurate q-points; "
@@ -236,7 +244,11 @@ METRICS: tuple[Metric, ...] = (
     # ---------------------------------------------------------------- cost
     _m("reference_calculations", "1", _CO, "lower", "Reference calculations a result needs. Model rows: the "
        "budget N (labelled training structures); reference rows: the displaced supercells of its "
-       "finite-displacement phonon run (+1 for an undisplaced VASP cell). fig06 compares the two."),
+       "finite-displacement phonon run. fig06 compares the two."),
+    _m("property_calculations", "1", _CO, "lower", "Calculations of every property of this row's calculator: "
+       "the relaxation, phonopy's displaced supercells, the EOS scan and strained cells of the elastic "
+       "tensor, the energy surface and the relaxations along the imaginary modes (for the reference: VASP "
+       "jobs on the real path)."),
     _m("eval_seconds", "s", _CO, "lower", "Wall time of the evaluate stage for this model (relaxation, phonons, "
        "comparison, test errors, elastic and mode analyses) or for the reference."),
     _m("evaluate_wall_seconds", "s", _CO, "lower", "Same as ``eval_seconds`` (model rows), named per stage."),

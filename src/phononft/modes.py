@@ -1,20 +1,16 @@
-"""Imaginary phonon modes: detection, displacement fields, the probe supercell, in-process labelling.
+"""Imaginary phonon modes: detection, displacement fields, the probe supercell.
 
 Functions of a :class:`phonopy.Phonopy` with force constants returning JSON-able dicts; numbers are
-plain floats, arrays nested lists.  Three modules share the work:
+plain floats, arrays nested lists.  Four modules share the work:
 
-* here: :func:`find_imaginary_modes`, :func:`mode_displacements`, :func:`probe_supercell` and
-  :func:`label_with`;
-* :mod:`phononft.surface`: the energy surface along the modes and the bundle :func:`analyse_imaginary`;
-* :mod:`phononft.phases`: relaxations along the modes, the phases they reach, and the scores.
+* here: :func:`find_imaginary_modes`, :func:`mode_displacements`, :func:`probe_supercell`;
+* :mod:`phononft.surface`: the energy surface along the modes;
+* :mod:`phononft.phases`: relaxations along the modes, the phases they reach, and the scores;
+* :mod:`phononft.imaginary`: the three together, as one step of :mod:`phononft.properties`.
 
-Plan / result.  Everything that needs energies is split into a pure *plan* (the structures to compute
-and how, one of :data:`RELAX_KINDS`: ``"static"`` single points, ``"relax_ions"`` (fixed cell),
-``"relax_cell"`` (cell + positions, symmetry kept), ``"relax_free"`` (cell + positions, no symmetry))
-and a pure *result* (numbers from the labelled structures returned in the plan's order, labels as
-:func:`phononft.io.set_labels` writes them).  :func:`label_with` labels a plan in-process with an ASE
-calculator (the reference on the real path is labelled by VASP jobs instead).  The functions of the
-other two modules are re-exported here, so ``from phononft.modes import analyse_imaginary`` works.
+Everything that needs energies is a PLAN (tasks of :mod:`phononft.tasks`) and a RESULT (numbers from the
+answered tasks, in the plan's order), so that the reference's labeller (VASP jobs) and every model run the
+same code.
 
 Conventions
 -----------
@@ -44,26 +40,27 @@ Conventions
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
 import numpy as np
 from ase import Atoms
 
-from .io import set_labels
+from phonopy import Phonopy
+from phonopy.harmonic.dynmat_to_fc import get_commensurate_points
+from phonopy.physical_units import get_physical_units
+from phonopy.structure.cells import get_supercell
+
+from .phonons import to_ase_atoms
+from .structures import supercell_matrix
 
 __all__ = [
-    "RELAX_KINDS",
     "commensurate_qpoints",
     "find_imaginary_modes",
     "mode_displacements",
+    "probe_geometry",
     "probe_supercell",
-    "label_with",
 ]
-
-#: How a planned structure is computed: single point, or relaxed (ions only; cell + ions with the
-#: symmetry kept; cell + ions without symmetry constraint).
-RELAX_KINDS = ("static", "relax_ions", "relax_cell", "relax_free")
 
 
 def _quiet(_msg: str) -> None:
@@ -84,8 +81,6 @@ def _dim_wrt_primitive(phonon) -> np.ndarray:
 
 def commensurate_qpoints(phonon) -> np.ndarray:
     """Fractional q-points (primitive basis) commensurate with ``phonon``'s supercell, in [-0.5, 0.5)."""
-    from phonopy.harmonic.dynmat_to_fc import get_commensurate_points
-
     q = np.asarray(get_commensurate_points(_dim_wrt_primitive(phonon)), dtype=float)
     q = q - np.floor(q + 0.5 + 1e-9)  # fold to [-0.5, 0.5)
     q[np.abs(q) < 1e-12] = 0.0
@@ -94,8 +89,6 @@ def commensurate_qpoints(phonon) -> np.ndarray:
 
 def _eigensystem(phonon, q) -> tuple[np.ndarray, np.ndarray]:
     """(frequencies [THz], eigenvectors as columns) at one q-point."""
-    from phonopy.physical_units import get_physical_units
-
     dm = phonon.dynamical_matrix  # used directly, so that the phonon's stored q-point results stay untouched
     if dm is None:
         raise ValueError("the phonon has no force constants (dynamical matrix not built)")
@@ -155,10 +148,6 @@ def mode_displacements(phonon, q, eigenvector) -> tuple[Atoms, np.ndarray]:
     component made real -- the first one, within a relative 1e-6, when several tie -- then the real
     part is taken).
     """
-    from phonopy.structure.cells import get_supercell
-
-    from .phonons import to_ase_atoms
-
     dim = _dim_wrt_primitive(phonon)
     sc = get_supercell(phonon.primitive, dim)
     masses = np.asarray(sc.masses, dtype=float)
@@ -185,12 +174,28 @@ def mode_displacements(phonon, q, eigenvector) -> tuple[Atoms, np.ndarray]:
 # --------------------------------------------------------------------------------------------
 # Detection
 # --------------------------------------------------------------------------------------------
-def _mode_fields(phonon, modes: Sequence[Mapping]) -> tuple[Atoms, list[np.ndarray], list[tuple]]:
-    """Undisplaced supercell, one displacement field per mode, and each mode's resolved (q, frequency, band)."""
+def probe_geometry(phonon, supercell_matrix=None):
+    """The supercell on which modes are displaced: ``phonon`` itself (``supercell_matrix`` None), or a
+    force-free Phonopy of the same unit cell and primitive matrix on ``supercell_matrix`` (multiples of the
+    unit cell, e.g. :func:`probe_supercell`'s): the modes' eigenvectors still come from ``phonon``'s force
+    constants, so the reference needs no second phonon calculation on the probe cell."""
+    if supercell_matrix is None:
+        return phonon
+    return Phonopy(phonon.unitcell, supercell_matrix=np.asarray(supercell_matrix, dtype=int),
+                   primitive_matrix=phonon.primitive_matrix, symprec=phonon.symmetry.tolerance)
+
+
+def _mode_fields(phonon, modes: Sequence[Mapping], supercell_matrix=None) -> tuple[Atoms, list[np.ndarray], list[tuple]]:
+    """Undisplaced supercell (``phonon``'s, or the probe ``supercell_matrix``: :func:`probe_geometry`), one
+    displacement field per mode, and each mode's resolved (q, frequency, band)."""
+    geometry = probe_geometry(phonon, supercell_matrix)
     base, fields, resolved = None, [], []
     for m in modes:
         q, vec, f, band = _resolve_mode(phonon, m)
-        base, u = mode_displacements(phonon, q, vec)
+        if not _is_commensurate(geometry, q):
+            raise ValueError(f"q = {q.tolist()} is not commensurate with the probe supercell "
+                             f"{np.asarray(geometry.supercell_matrix).tolist()} (phononft.modes.probe_supercell)")
+        base, u = mode_displacements(geometry, q, vec)
         fields.append(u)
         resolved.append((q, f, band))
     return base, fields, resolved
@@ -273,9 +278,6 @@ def probe_supercell(cell, min_length: float = 5.0, modes: Sequence[Mapping] | No
       model is thus always probed on a cell where the reference's modes exist, even when those were
       found on the reference's own (larger) supercell.
     """
-    from .phonons import to_ase_atoms
-    from .structures import supercell_matrix
-
     fallback = None
     if not isinstance(cell, Atoms):
         fallback = cell.primitive_matrix
@@ -289,74 +291,3 @@ def probe_supercell(cell, min_length: float = 5.0, modes: Sequence[Mapping] | No
         need = np.lcm(need, _denominators(_q_in_unitcell(m, fallback)))
     n = need * np.ceil(default / need).astype(int) if keep_min_length else need
     return np.diag(n.astype(int))
-
-
-# --------------------------------------------------------------------------------------------
-# In-process labelling of a plan
-# --------------------------------------------------------------------------------------------
-def _single_threaded_blas():
-    """Context limiting BLAS to one thread (if threadpoolctl is installed).
-
-    The cell filter's 3x3 matrix functions (expm/logm Frechet derivatives) run ~5x slower with
-    multi-threaded OpenBLAS on a busy machine; BLAS threads never help there.  The calculator's own
-    threading (torch intra-op threads for MACE) is not a BLAS pool and is left alone.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        from contextlib import nullcontext
-
-        return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def label_with(calc, structures: Sequence[Atoms], kind: str = "static", *, fmax: float = 1e-3,
-               max_steps: int = 2000, symprec: float = 1e-3, log: Callable[[str], None] = _quiet) -> list[Atoms]:
-    """Label a plan in-process with an ASE calculator: copies in the same order, info/arrays kept.
-
-    ``static``: energy and forces at the given geometry.  Relaxations (:func:`phononft.phonons.relax`,
-    BFGS on ``FrechetCellFilter`` to ``fmax`` eV/Å): ``relax_ions`` fixed cell, ``relax_cell`` cell and
-    positions with the symmetry kept (FixSymmetry at ``symprec``), ``relax_free`` cell and positions
-    without symmetry constraint; the copy holds the *final* cell/positions, its energy, forces and
-    stress, and ``info["relax_converged"]``, ``info["relax_steps"]``.
-    """
-    from .tasks import relax
-
-    if kind not in RELAX_KINDS:
-        raise ValueError(f"unknown kind {kind!r} (one of {RELAX_KINDS})")
-    out = []
-    for atoms in structures:
-        if kind == "static":
-            a = atoms.copy()
-            a.calc = calc
-            set_labels(a, a.get_potential_energy(), a.get_forces(), None)
-        else:
-            with _single_threaded_blas():
-                a, info = relax(atoms, calc, fmax=fmax, max_steps=max_steps, keep_symmetry=kind == "relax_cell",
-                                relax_cell=kind != "relax_ions", symprec=symprec, log=log)
-            a.calc = calc
-            stress = a.get_stress(voigt=True) if kind != "relax_ions" else None
-            set_labels(a, a.get_potential_energy(), a.get_forces(), stress)
-            a.info.update(relax_converged=bool(info["converged"]), relax_steps=int(info["steps"]))
-        a.calc = None
-        out.append(a)
-    return out
-
-
-
-_ELSEWHERE = {
-    "surface": ("DEFAULT_AMPLITUDES", "surface_structures", "surface_from_labels", "energy_surface",
-                "analyse_imaginary"),
-    "phases": ("space_group_of", "relaxation_starts", "phases_reached", "relax_along_modes", "new_phase_scores",
-               "phase_set_scores", "imaginary_scenario"),
-}
-
-
-def __getattr__(name: str):
-    """The surface and phase functions, re-exported lazily (those modules import this one)."""
-    import importlib
-
-    for module, names in _ELSEWHERE.items():
-        if name in names:
-            return getattr(importlib.import_module(f".{module}", __package__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

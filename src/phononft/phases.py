@@ -4,8 +4,8 @@ The study relaxes (cell and positions, no symmetry constraint) from several star
 (up to two) most imaginary modes -- each mode alone and their sum, both signs, several amplitudes --
 and compares the *set* of final phases of a model with the reference's.
 
-* PLAN :func:`relaxation_starts` (kind ``relax_free``) -> labelled, relaxed structures (in-process:
-  :func:`phononft.modes.label_with`; real path: VASP relaxation jobs) -> RESULT :func:`phases_reached`.
+* PLAN :func:`relaxation_starts` (``relax_free`` tasks) -> relaxed structures (in-process:
+  :func:`phononft.tasks.run_tasks`; real path: VASP relaxation jobs) -> RESULT :func:`phases_reached`.
 * Scores over materials: :func:`phase_set_scores` (precision / recall of the phase sets),
   :func:`new_phase_scores` ("a new phase or not" per material), and per material
   :func:`imaginary_scenario`, which names the four situations of the study's SI.
@@ -16,14 +16,15 @@ A *phase* is the spglib space group ``"symbol (number)"`` of an end point at a g
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import spglib
 from ase import Atoms
 
 from .io import ENERGY_KEY, get_labels
-from .modes import _mode_fields, _quiet, label_with
+from .modes import _mode_fields
+from .tasks import run_tasks, task
 
 __all__ = [
     "COMBINATIONS",
@@ -101,8 +102,9 @@ def _equivalent(d_a: np.ndarray, d_b: np.ndarray, maps, tol: float = 1e-6) -> bo
 
 def relaxation_starts(phonon, modes: Sequence[Mapping], amplitudes: Sequence[float] = (0.05, 0.1, 0.2), *,
                       combinations: Sequence[str] = COMBINATIONS, signs: Sequence[int] = (1, -1),
-                      unique: bool = True) -> list[Atoms]:
-    """PLAN (kind ``relax_free``): supercells displaced along the (up to two) first ``modes``.
+                      unique: bool = True, fmax: float = 1e-3, supercell_matrix=None) -> list[Atoms]:
+    """PLAN (``relax_free`` tasks to ``fmax`` eV/Å): supercells (``phonon``'s, or the probe
+    ``supercell_matrix``) displaced along the (up to two) first ``modes``.
 
     For each amplitude ``A`` [Å, > 0, max atomic displacement of one mode; see :mod:`phononft.modes`],
     each combination (``"mode1"``: A u1, ``"mode2"``: A u2, ``"mode1+mode2"``: A (u1 + u2); those
@@ -111,7 +113,7 @@ def relaxation_starts(phonon, modes: Sequence[Mapping], amplitudes: Sequence[flo
     the symmetry image of the earlier one, same phase and energy); its name is appended to the
     earlier start's ``equivalent_starts``.  Order: amplitude, combination, sign.
 
-    Each start's ``info``: ``relax_kind`` "relax_free", ``start`` (combination), ``start_sign`` (+1/-1),
+    Each start's ``info``: ``start`` (combination), ``start_sign`` (+1/-1),
     ``start_amplitude`` [Å], ``start_name`` (e.g. ``"-mode1@0.1"``, ``"+(mode1+mode2)@0.2"``),
     ``equivalent_starts`` (names, ``;``-separated, itself first); ``arrays["start_displacement"]``
     [Å] (start minus undistorted supercell, from which :func:`phases_reached` recovers the
@@ -125,7 +127,7 @@ def relaxation_starts(phonon, modes: Sequence[Mapping], amplitudes: Sequence[flo
     unknown = set(combinations) - set(_COEFFS)
     if unknown:
         raise ValueError(f"unknown combinations {sorted(unknown)} (known: {COMBINATIONS})")
-    base, fields, _ = _mode_fields(phonon, use)
+    base, fields, _ = _mode_fields(phonon, use, supercell_matrix)
     maps = _symmetry_maps(base) if unique else []
     starts, kept = [], []
     for amp in amplitudes:
@@ -141,9 +143,9 @@ def relaxation_starts(phonon, modes: Sequence[Mapping], amplitudes: Sequence[flo
                     continue
                 a = base.copy()
                 a.set_positions(base.get_positions() + d)
+                a = task(a, "relax_free", fmax=fmax, start=combo, start_sign=int(np.sign(sign)),
+                         start_amplitude=float(amp), start_name=name, equivalent_starts=name)
                 a.arrays["start_displacement"] = d
-                a.info.update(relax_kind="relax_free", start=combo, start_sign=int(np.sign(sign)),
-                              start_amplitude=float(amp), start_name=name, equivalent_starts=name)
                 starts.append(a)
                 kept.append(d)
     return starts
@@ -248,20 +250,19 @@ def phases_reached(starts: Sequence[Atoms], relaxed: Sequence[Atoms], *, base: A
 
 
 def relax_along_modes(phonon, calc, modes: Sequence[Mapping], *, amplitude: float = 0.1, fmax: float = 1e-3,
-                      max_steps: int = 2000, symprecs: tuple[float, float] = (1e-3, 1e-1),
-                      log: Callable[[str], None] = _quiet) -> dict:
+                      symprecs: tuple[float, float] = (1e-3, 1e-1)) -> dict:
     """The former protocol, in-process: starts ``+mode1`` and ``+(mode1+mode2)`` at one ``amplitude`` [Å].
 
-    :func:`relaxation_starts` (these two, no de-duplication) -> :func:`~phononft.modes.label_with`
+    :func:`relaxation_starts` (these two, no de-duplication) -> :func:`phononft.tasks.run_tasks`
     (``relax_free``, BFGS + FrechetCellFilter to ``fmax`` eV/Å) -> :func:`phases_reached` (its keys,
     plus ``relax_amplitude``).
     """
     if not list(modes):
         raise ValueError("relax_along_modes needs at least one mode")
     starts = relaxation_starts(phonon, modes, [amplitude], combinations=("mode1", "mode1+mode2"), signs=(1,),
-                               unique=False)
-    (base,) = label_with(calc, [_undistorted(starts[0])], "static")
-    relaxed = label_with(calc, starts, "relax_free", fmax=fmax, max_steps=max_steps, log=log)
+                               unique=False, fmax=fmax)
+    (base,) = run_tasks([task(_undistorted(starts[0]), "static")], calc)
+    relaxed = run_tasks(starts, calc)
     out = phases_reached(starts, relaxed, base=base, symprecs=symprecs)
     out["relax_amplitude"] = float(amplitude)
     return out

@@ -1,25 +1,19 @@
-"""Reference phonons without a calculator: precomputed (a DFT ``phonopy.yaml``) or labelled by VASP jobs.
+"""Reference stage: the reference's properties, through the same property code as every model.
 
-The evaluate stage computes the reference with the labeller itself when that is an ASE calculator
-(:func:`phononft.evaluate.evaluate_reference`).  Two other sources write the *same* outputs
-(``metrics.json``, ``phonopy.yaml`` with forces inside, ``bands.json``, ``thermal.json``,
-``surface.json``, ``modes.json``, ``relaxed.extxyz``):
+The reference is the labeller: the mock calculator, or DFT with VASP; optionally with precomputed phonons (a
+material's ``reference_phonopy``: phonons read, its unit cell kept, every other property computed with the
+labeller).  Its computation is :func:`phononft.properties.property_steps` -- relaxation, phonons + EOS +
+elastic tensor, imaginary modes -- answered
 
-* **precomputed** (``reference_phonopy:`` of a material): an existing phonopy.yaml with forces inside or
-  a FORCE_SETS beside it (:func:`phononft.compare.load_phonopy`), e.g. the benchmark's VASP-PBE phonons;
-* **VASP** (``labeller: {type: vasp}`` without ``reference_phonopy``): the material's structure is taken
-  as relaxed (it is *not* re-relaxed with VASP), phonopy's displaced supercells are written by
-  :func:`write_displacements` and labelled as one VASP job each (plus, optionally, the undisplaced
-  supercell, whose residual forces are subtracted from every displaced one, which removes the first-order
-  effect of a structure relaxed with other settings), then :func:`phonon_from_vasp_forces` builds the
-  force constants.
+* in this process by an ASE calculator (:func:`reference_in_process`), or
+* by VASP jobs: the workflow replays the computation step by step (:func:`step_tasks` writes the tasks of step
+  k from the answers of the steps before it; ``rules/reference.smk`` labels them in jobs of
+  ``structures_per_job``, each structure in its own job directory, :func:`answer_tasks`), and
+  :func:`reference_from_answers` finishes it.
 
-What needs a calculator is not computed here and says so: the elastic/EOS/Slack properties are NaN, and
-for a reference *with* imaginary modes the energy surface along them and the relaxation (final space
-group, new phase) are NaN/None.  The imaginary modes themselves come from the force constants, so
-``modes.json`` is complete and models are still probed along the reference's modes.  A reference without
-imaginary modes has nothing to probe: its surface is empty and ``new_phase`` is False, exactly as the
-calculator path reports it.
+Either way the same outputs: ``metrics.json``, ``phonopy.yaml`` (forces inside), ``bands.json``, ``thermal.json``,
+``surface.json``, ``modes.json``, ``relaxed.extxyz``.  No property is NaN by design; NaN only where a
+calculation failed, and the log says which.
 """
 
 from __future__ import annotations
@@ -30,210 +24,171 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 from ase import Atoms
 
 from . import compare
 from .io import atomic_path, read_extxyz, write_extxyz, write_json
-
-#: Metrics that need a calculator (evaluate.properties_beyond_phonons); NaN for a calculator-free reference.
-ELASTIC_KEYS = (
-    "bulk_modulus_eos", "v0_per_atom", "bprime", "bulk_modulus_vrh", "shear_modulus_vrh", "youngs_modulus",
-    "poisson_ratio", "debye_temperature", "debye_temperature_acoustic", "kappa_slack", "gruneisen_slack",
-    "mechanically_stable", "cij_min_eigenvalue",
-)
-SURFACE_KEYS = ("surface_min_meV_per_atom", "energy_gain_meV_per_atom", "final_volume_change")
-RELAXATION_LABELS = ("start_spacegroup", "final_spacegroup_1e-3", "final_spacegroup_1e-1", "relax_converged")
-
-
-def _quiet(_msg: str) -> None:
-    pass
-
+from .phonons import to_ase_atoms
+from .properties import STEPS, Properties, flat_metrics, property_steps, replay, run_in_process, write_properties
+from .tasks import run_tasks
+from .vasp import VaspError, relax_twice, run_vasp
 
 def has_forces_inside(path: str | Path) -> bool:
     """Whether a phonopy yaml holds the forces (or force constants) itself (as compare.load_phonopy decides)."""
     return re.search(r"^(\s+forces|force_constants):", Path(path).read_text(), re.M) is not None
 
 
-def copy_reference_yaml(source: str | Path, phonon, dest: str | Path) -> None:
-    """``dest``: the source yaml verbatim when its forces are inside, else phonopy.yaml with the forces added."""
-    source = Path(source)
-    if has_forces_inside(source):
-        with atomic_path(dest, suffix=".yaml") as tmp:
-            shutil.copyfile(source, tmp)
-    else:
-        from .phonons import save_phonopy
-
-        save_phonopy(phonon, dest)
-
-
-def calculator_free_properties(phonon, cfg: dict, out_dir: Path, *, reason: str,
-                               log: Callable[[str], None] = print) -> dict:
-    """Imaginary-mode detection (no calculator needed); NaN for what needs one; writes surface/modes.json."""
-    from .modes import energy_surface, find_imaginary_modes
-
-    threshold = cfg["phonons"]["imaginary_threshold"]
-    icfg = cfg["evaluate"]["imaginary"]
-    amax, n = icfg["amplitude_max"], icfg["grid_points"]
-    modes = find_imaginary_modes(phonon, threshold=threshold)
-    nan = float("nan")
-    out: dict = {k: nan for k in ELASTIC_KEYS}
-    out["cij"] = None
-    out.update({
-        "imaginary_commensurate": bool(modes),
-        "n_imaginary_modes": len(modes),
-        "min_imaginary_frequency": modes[0]["frequency"] if modes else nan,
-        "imaginary_q": modes[0]["q"] if modes else None,
-        "imaginary_threshold": float(threshold),
-        "surface_modes_source": "own" if modes else "none",
-        "surface_min_amplitudes": [],
-    })
-    out.update({k: nan for k in SURFACE_KEYS})
-    out.update({k: None for k in RELAXATION_LABELS})
-    if modes:
-        # the surface and the relaxation along the modes need energies of distorted cells: unknown
-        out["new_phase"] = out["new_phase_strict"] = None
-        surface = {"amplitudes": [], "n_modes": 0, "energies_meV_per_atom": [], "not_computed": reason}
-    else:  # nothing to probe: same answer as the calculator path
-        out["new_phase"] = out["new_phase_strict"] = False
-        surface = energy_surface(phonon, None, [], amplitudes=np.linspace(-amax, amax, n))
-    write_json(out_dir / "surface.json", {"surface": surface, "relaxation": None,
-                                          "modes_source": out["surface_modes_source"]})
-    write_json(out_dir / "modes.json", modes)
-    log(f"{len(modes)} imaginary mode(s) at commensurate q" + (f", most imaginary {modes[0]['frequency']:.3f} THz"
-                                                              if modes else ""))
-    log(f"not computed ({reason}): elastic/EOS/Slack properties (NaN)"
-        + ("; energy surface and relaxation along the imaginary modes (NaN/None)" if modes else ""))
-    return out
+def load_precomputed(path: str | Path | None, *, log: Callable[[str], None] = print):
+    """The precomputed reference phonons of ``path`` (phonopy.yaml with forces inside or a FORCE_SETS beside)."""
+    if path is None:
+        return None
+    phonon = compare.load_phonopy(path)
+    n_disp = len(phonon.dataset.get("first_atoms", [])) if phonon.dataset else 0
+    log(f"precomputed reference {path}: supercell of {len(phonon.supercell)} atoms, {n_disp} displacements; "
+        "its phonons are read, every other property is computed with the labeller")
+    return phonon
 
 
-def write_reference_outputs(phonon, cfg: dict, out_dir: str | Path, *, reason: str, extra: dict | None = None,
-                            log: Callable[[str], None] = print) -> dict:
-    """bands.json, thermal.json, surface.json, modes.json, relaxed.extxyz and metrics.json of a reference phonon.
+def reference_steps(structure: Atoms, cfg: dict, *, precomputed=None, log: Callable[[str], None] = print):
+    """The reference's computation (:func:`phononft.properties.property_steps`); ``cfg``:
+    :func:`phononft.config.reference_settings`."""
+    return property_steps(structure, cfg, precomputed=precomputed, perfect=cfg["subtract_residual_forces"], log=log)
 
-    ``phonopy.yaml`` is written by the caller.  Returns the metrics.
-    """
-    from .evaluate import band_data, thermal_data
-    from .phonons import to_ase_atoms
 
+def write_reference(props: Properties, cfg: dict, out_dir: str | Path, *, precomputed_path: str | Path | None = None,
+                    extra: dict | None = None, log: Callable[[str], None] = print) -> dict:
+    """The reference's outputs and metrics.json: its own phonon numbers (the benchmark columns of the reference
+    side), elastic/EOS/Slack properties, imaginary modes, surface and phases."""
     out_dir = Path(out_dir)
     pcfg = cfg["phonons"]
-    write_extxyz(out_dir / "relaxed.extxyz", [to_ase_atoms(phonon.unitcell)])
-    write_json(out_dir / "bands.json", band_data(phonon, phonon, npoints=pcfg["band_points"]))
-    write_json(out_dir / "thermal.json", thermal_data(phonon, cfg))
-    self_metrics = compare.phonon_metrics(phonon, phonon, mesh=pcfg["mesh"], temperature=pcfg["temperature"],
-                                          imaginary_threshold=pcfg["imaginary_threshold"])
-    metrics = {k.removeprefix("benchmark_"): v for k, v in self_metrics.items() if k.startswith("benchmark_")}
-    metrics.update(calculator_free_properties(phonon, cfg, out_dir, reason=reason, log=log))
+    write_properties(props, props.phonon, cfg, out_dir)
+    if precomputed_path is not None and has_forces_inside(precomputed_path):
+        with atomic_path(out_dir / "phonopy.yaml", suffix=".yaml") as tmp:  # the file as published
+            shutil.copyfile(precomputed_path, tmp)
+    own = compare.phonon_metrics(props.phonon, props.phonon, mesh=pcfg["mesh"], temperature=pcfg["temperature"],
+                                 npoints=pcfg["band_points"], imaginary_threshold=pcfg["imaginary_threshold"])
+    metrics = {k.removeprefix("benchmark_"): v for k, v in own.items() if k.startswith("benchmark_")}
+    metrics["imaginary_threshold"] = pcfg["imaginary_threshold"]
+    metrics.update(flat_metrics(props))
+    n_disp = len(props.phonon.dataset.get("first_atoms", [])) if props.phonon.dataset else 0
+    metrics["reference_calculations"] = n_disp
     metrics.update(extra or {})
     write_json(out_dir / "metrics.json", metrics)
+    log(f"reference: min {metrics['min_frequency']:.3f} THz, max {metrics['max_frequency']:.3f} THz, "
+        f"{metrics['property_calculations']} calculations")
     return metrics
 
 
-def precomputed_reference(path: str | Path, cfg: dict, out_dir: str | Path, *,
-                          log: Callable[[str], None] = print) -> dict:
-    """The reference outputs from an existing phonopy.yaml (+ FORCE_SETS); no phonons are recomputed."""
+def reference_in_process(structure: Atoms, calc, cfg: dict, out_dir: str | Path, *,
+                         precomputed_path: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
+    """The reference computed with an ASE calculator (the mock labeller) in this process."""
     t0 = time.perf_counter()
-    path = Path(path)
-    out_dir = Path(out_dir)
-    phonon = compare.load_phonopy(path)
-    force_sets = None if has_forces_inside(path) else compare.find_force_sets(path)
-    n_disp = len(phonon.dataset.get("first_atoms", [])) if phonon.dataset else 0
-    log(f"precomputed reference {path}" + (f" with {force_sets}" if force_sets else "")
-        + f": supercell of {len(phonon.supercell)} atoms, {n_disp} displacements; not recomputed")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    copy_reference_yaml(path, phonon, out_dir / "phonopy.yaml")
-    extra = {"reference_source": f"precomputed: {path}", "reference_calculations": n_disp,
-             "relax_converged": None, "eval_seconds": time.perf_counter() - t0}
-    return write_reference_outputs(phonon, cfg, out_dir, reason="precomputed reference, no calculator",
-                                   extra=extra, log=log)
+    precomputed = load_precomputed(precomputed_path, log=log)
+    props = run_in_process(reference_steps(structure, cfg, precomputed=precomputed, log=log), calc, log=log)
+    source = f"precomputed: {precomputed_path}" if precomputed_path else "calculator"
+    return write_reference(props, cfg, out_dir, precomputed_path=precomputed_path, log=log,
+                           extra={"reference_source": source, "eval_seconds": time.perf_counter() - t0})
 
 
 # --------------------------------------------------------------------------------------------------
-# VASP-labelled reference
+# The computation answered by VASP jobs, step by step
 # --------------------------------------------------------------------------------------------------
+def _answers(files_per_step: Sequence[Sequence[str | Path]]) -> list[list[Atoms]]:
+    return [[a for f in files for a in read_extxyz(f)] for files in files_per_step]
 
 
-def write_displacements(structure: Atoms, cfg: dict, disp_yaml: str | Path, count_json: str | Path, *,
-                        log: Callable[[str], None] = print):
-    """phonopy displacements of ``structure`` (taken as relaxed) -> ``phonopy_disp.yaml`` + ``{"n": ...}``.
-
-    Same supercell rule and displacement as the calculator path (``phonons.supercell_min_length``,
-    ``phonons.displacement``, ``primitive_matrix="auto"``).
-    """
-    from phonopy import Phonopy
-
-    from .phonons import to_phonopy_atoms
-    from .structures import supercell_matrix
-
-    pcfg = cfg["phonons"]
-    sc = supercell_matrix(structure, pcfg["supercell_min_length"])
-    phonon = Phonopy(to_phonopy_atoms(structure), supercell_matrix=sc, primitive_matrix="auto", symprec=1e-5)
-    phonon.generate_displacements(distance=pcfg["displacement"])
-    n = len(phonon.supercells_with_displacements)
-    with atomic_path(disp_yaml, suffix=".yaml") as tmp:
-        phonon.save(filename=str(tmp), settings={"displacements": True, "force_sets": False,
-                                                  "force_constants": False})
-    write_json(count_json, {"n_displacements": n, "supercell_matrix": sc.tolist(),
-                            "n_atoms_supercell": len(phonon.supercell)})
-    log(f"phonopy: {n} displaced supercell(s) of {len(phonon.supercell)} atoms (supercell {np.diag(sc).tolist()})")
-    return phonon
+def step_tasks(structure: Atoms, cfg: dict, step: int, answer_files: Sequence[Sequence[str | Path]], *,
+               precomputed_path: str | Path | None = None) -> list[Atoms]:
+    """The tasks of step ``step`` (0 = relax, 1 = properties, 2 = modes), replaying the computation with the
+    answers of the steps before it (``answer_files[k]``: the answer files of step k, in task order)."""
+    if len(answer_files) != step:
+        raise ValueError(f"step {step} ({STEPS[step]}) needs the answers of {step} earlier step(s)")
+    steps = reference_steps(structure, cfg, precomputed=load_precomputed(precomputed_path, log=_quiet), log=_quiet)
+    tasks, _ = replay(steps, _answers(answer_files))
+    return tasks or []
 
 
-def load_displacements(disp_yaml: str | Path):
-    import phonopy
+def write_step_tasks(tasks: Sequence[Atoms], tasks_file: str | Path, count_file: str | Path) -> None:
+    write_extxyz(tasks_file, list(tasks))
+    kinds = sorted({a.info["task"] for a in tasks})
+    write_json(count_file, {"n_tasks": len(tasks), "kinds": kinds})
 
-    return phonopy.load(str(disp_yaml), produce_fc=False, log_level=0)
+
+def answer_tasks(tasks: Sequence[Atoms], indices: Sequence[int], step_dir: str | Path, output: str | Path, *,
+                 command: str, settings: dict, phonon_gamma_only: bool = True,
+                 log: Callable[[str], None] = print) -> list[Atoms]:
+    """Answer tasks ``indices`` with VASP, each in its own job directory ``step_dir/<index>/`` (reused when
+    finished), and write them in order to ``output``: static single points, fixed-cell (``relax_ions``) and
+    free (``relax_free``) relaxations, and the reference relaxation (``relax_cell``) done twice, as the
+    benchmark did.  Phonon supercells get Gamma-only k-points when ``phonon_gamma_only``.  Every task is
+    tried; the failed ones are named together at the end, and ``output`` is then not written."""
+    answers, failed = [], []
+    for i in indices:
+        atoms = tasks[i]
+        kind, fmax = atoms.info["task"], atoms.info.get("task_fmax")
+        jobdir = Path(step_dir) / str(i)
+        kw = dict(settings, command=command, log=log,
+                  gamma_only=phonon_gamma_only and "displacement" in atoms.info)
+        try:
+            if kind == "relax_cell":
+                done = relax_twice(atoms, jobdir, fmax=fmax, **kw)
+            else:
+                done = run_vasp(atoms, jobdir, kind=kind, fmax=fmax, **kw)
+        except VaspError as err:
+            log(str(err))
+            failed.append(str(err))
+            continue
+        answer = done.copy()
+        answer.info = {**{k: v for k, v in done.info.items() if k.startswith(("REF_", "vasp_"))},
+                       **atoms.info}
+        if kind != "static":
+            answer.info["relax_converged"] = bool(done.info.get("vasp_relax_converged", True))
+            answer.info["relax_steps"] = int(done.info.get("vasp_ionic_steps", 0))
+        answers.append(answer)
+    if failed:
+        raise VaspError(None, f"{len(failed)} of {len(indices)} VASP runs of this job failed: " + " | ".join(failed))
+    write_extxyz(output, answers)
+    return answers
 
 
-def displaced_supercell(disp_yaml: str | Path, index: int) -> Atoms:
-    """Supercell ``index`` of a phonopy_disp.yaml: 0 = undisplaced, k >= 1 = phonopy's k-th displacement."""
-    from .phonons import to_ase_atoms
+def reference_from_answers(structure: Atoms, cfg: dict, answer_files: Sequence[Sequence[str | Path]],
+                           out_dir: str | Path, *, precomputed_path: str | Path | None = None,
+                           log: Callable[[str], None] = print) -> dict:
+    """The reference's outputs from the VASP answers of every step."""
+    t0 = time.perf_counter()
+    precomputed = load_precomputed(precomputed_path, log=log)
+    steps = reference_steps(structure, cfg, precomputed=precomputed, log=log)
+    tasks, props = replay(steps, _answers(answer_files))
+    if props is None:
+        raise ValueError(f"the reference's computation is not finished: step {len(answer_files)} still has "
+                         f"{len(tasks)} tasks")
+    source = f"precomputed: {precomputed_path}" if precomputed_path else "vasp"
+    return write_reference(props, cfg, out_dir, precomputed_path=precomputed_path, log=log,
+                           extra={"reference_source": source, "eval_seconds": time.perf_counter() - t0})
 
-    phonon = load_displacements(disp_yaml)
-    cells = phonon.supercells_with_displacements
-    if index == 0:
-        atoms = to_ase_atoms(phonon.supercell)
-    elif 1 <= index <= len(cells):
-        atoms = to_ase_atoms(cells[index - 1])
+
+def relaxed_structure(structure: Atoms, cfg: dict, *, calc=None, answer_files: Sequence[str | Path] = (),
+                      precomputed_path: str | Path | None = None) -> Atoms:
+    """The reference's relaxed unit cell (step 0), from which rattled structures and models start: relaxed with
+    ``calc`` in this process, read from VASP's answer, or the precomputed reference's unit cell."""
+    precomputed = load_precomputed(precomputed_path, log=_quiet)
+    steps = reference_steps(structure, cfg, precomputed=precomputed, log=_quiet)
+    tasks = next(steps)
+    if not tasks:
+        answers = []
+    elif calc is not None:
+        answers = run_tasks(tasks, calc)
     else:
-        raise IndexError(f"{disp_yaml}: no displacement {index} (1..{len(cells)})")
-    atoms.info["displacement_index"] = int(index)
-    return atoms
+        answers = [a for f in answer_files for a in read_extxyz(f)]
+    try:
+        steps.send(answers)
+    except StopIteration:  # pragma: no cover - the computation has three steps
+        pass
+    relaxed = answers[0] if answers else None
+    if relaxed is None:
+        return to_ase_atoms(precomputed.unitcell)
+    return Atoms(relaxed.get_chemical_symbols(), cell=relaxed.cell[:], positions=relaxed.get_positions(), pbc=True)
 
 
-def phonon_from_vasp_forces(disp_yaml: str | Path, labelled: Sequence[str | Path], *,
-                            perfect: str | Path | None = None, log: Callable[[str], None] = print):
-    """Force constants from the labelled displaced supercells (in phonopy's order), optionally minus the
-    forces of the undisplaced supercell ``perfect``."""
-    from .io import get_labels
-
-    phonon = load_displacements(disp_yaml)
-    n = len(phonon.supercells_with_displacements)
-    if len(labelled) != n:
-        raise ValueError(f"{disp_yaml}: {n} displacements but {len(labelled)} labelled supercells")
-    forces = np.array([get_labels(read_extxyz(f)[0])[1] for f in labelled])
-    if perfect is not None:
-        residual = get_labels(read_extxyz(perfect)[0])[1]
-        log(f"subtracting the undisplaced supercell's residual forces (max {np.abs(residual).max():.2e} eV/Å)")
-        forces = forces - residual[None]
-    forces = forces - forces.mean(axis=1, keepdims=True)  # net force (drift), as the calculator path
-    phonon.forces = forces
-    phonon.produce_force_constants()
-    return phonon
-
-
-def vasp_reference(disp_yaml: str | Path, labelled: Sequence[str | Path], cfg: dict, out_dir: str | Path, *,
-                   perfect: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
-    """The reference outputs from VASP-labelled displaced supercells."""
-    t0 = time.perf_counter()
-    out_dir = Path(out_dir)
-    phonon = phonon_from_vasp_forces(disp_yaml, labelled, perfect=perfect, log=log)
-    from .phonons import save_phonopy
-
-    save_phonopy(phonon, out_dir / "phonopy.yaml")
-    extra = {"reference_source": "vasp", "reference_calculations": len(labelled) + (perfect is not None),
-             "relax_converged": None, "eval_seconds": time.perf_counter() - t0}
-    log("the structure was taken as relaxed (no VASP relaxation); relax_converged is None")
-    return write_reference_outputs(phonon, cfg, out_dir, reason="VASP labeller, no ASE calculator",
-                                   extra=extra, log=log)
+def _quiet(_msg: str) -> None:
+    pass

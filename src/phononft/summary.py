@@ -100,7 +100,7 @@ def collect(metric_files: list[str], reference_files: list[str], expected: list[
 def new_phase_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Precision, recall and F1 of "relaxation along imaginary modes ends in a new phase" against the
     reference, over all materials, per strategy x budget x seed (material ``all``)."""
-    from .modes import new_phase_scores
+    from .phases import new_phase_scores
 
     cols = ["material", "strategy", "budget", "seed", "metric", "value", "unit", "status"]
     flags = df[(df.metric == "new_phase") & (df.status == "ok")]

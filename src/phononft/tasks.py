@@ -35,6 +35,7 @@ from ase import Atoms
 from ase.constraints import FixSymmetry
 from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS
+from threadpoolctl import threadpool_limits
 
 from .io import set_labels
 
@@ -79,6 +80,7 @@ def task(atoms: Atoms, kind: str, *, fmax: float | None = None, **info) -> Atoms
     if kind != "static" and not fmax:
         raise ValueError(f"a {kind} task needs its force criterion fmax (eV/Å)")
     out = Atoms(atoms.get_chemical_symbols(), cell=atoms.cell[:], positions=atoms.get_positions(), pbc=True)
+    out.info.update({k: v for k, v in atoms.info.items() if not k.startswith("REF_")})
     out.info.update(info)
     out.info["task"] = kind
     if kind != "static":
@@ -96,13 +98,16 @@ def run_task(atoms: Atoms, calc, *, max_steps: int = 2000, symprec: float = 1e-3
         extra: dict = {}
     else:
         relax_cell, keep_symmetry = RELAXATIONS[kind]
-        final, rinfo = relax(atoms, calc, fmax=info["task_fmax"], max_steps=max_steps, keep_symmetry=keep_symmetry,
-                             relax_cell=relax_cell, symprec=symprec, log=lambda _msg: None)
+        with threadpool_limits(limits=1, user_api="blas"):  # the cell filter's 3x3 expm/logm: threads only cost
+            final, rinfo = relax(atoms, calc, fmax=info["task_fmax"], max_steps=info.get("max_steps", max_steps),
+                                 keep_symmetry=keep_symmetry, relax_cell=relax_cell, symprec=symprec,
+                                 log=lambda _msg: None)
         final.calc = calc
         extra = {"relax_converged": rinfo["converged"], "relax_steps": rinfo["steps"]}
     energy = final.get_potential_energy()
     forces = final.get_forces()
-    stress = final.get_stress(voigt=True)
+    # stress when the calculator has it (a harmonic model of force constants may not; relaxing a cell needs it)
+    stress = final.get_stress(voigt=True) if "stress" in getattr(calc, "implemented_properties", ("stress",)) else None
     out = Atoms(final.get_chemical_symbols(), cell=final.cell[:], positions=final.get_positions(), pbc=True)
     out.info.update(info)
     out.info.update(extra)
