@@ -170,12 +170,34 @@ def reference_inputs(wildcards):
 
 # ---- finetune ------------------------------------------------------------------------------------------
 def replay_data(wildcards):
-    """Replay data of multihead fine-tuning: the configured file or the demo foundation's own pretraining set."""
-    if wildcards.strategy != "multihead":
-        return []
+    """Replay data of multihead fine-tuning: the material's subset of the pretraining data (rules/replay.smk)."""
+    return layout.replay(wildcards.material) if wildcards.strategy == "multihead" else []
+
+
+# ---- replay --------------------------------------------------------------------------------------------
+# mace-torch's own default of num_samples_pt applies when the multihead options do not name it
+REPLAY_SAMPLES = strategy_params(config, "multihead").get("num_samples_pt", 10000)
+# the general set of the forgetting errors: the demo foundation's validation split, or a sample of the given
+# foundation's pretraining data; none when a foundation model file comes without its data
+HAS_GENERAL_SET = not config["foundation"]["model"] or bool(config["foundation"]["replay"])
+
+
+def general_file():
+    return layout.general() if HAS_GENERAL_SET else []
+
+
+def pretraining_data():
+    """The foundation's pretraining data: the configured file, or the demo foundation's own training set."""
     if config["foundation"]["model"]:
         return config["foundation"]["replay"] or []
     return layout.foundation("pretrain_train.extxyz")
+
+
+def general_inputs(wildcards):
+    """The demo foundation's validation split, or the configured pretraining data to sample from."""
+    if config["foundation"]["model"]:
+        return {"pretraining": config["foundation"]["replay"]}
+    return {"valid": layout.foundation("pretrain_valid.extxyz")}
 
 
 # ---- figures -------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ rule evaluate:
         reference=layout.reference("{material}", "phonopy.yaml"),
         modes=layout.reference("{material}", "modes.json"),
         test=layout.labelled("{material}", "test"),
+        general=general_file(),
     output:
         directory(layout.job("evaluate", "{material}", "{strategy}")),
     wildcard_constraints:
@@ -37,6 +38,7 @@ use rule evaluate as evaluate_zero_shot with:
         reference=layout.reference("{material}", "phonopy.yaml"),
         modes=layout.reference("{material}", "modes.json"),
         test=layout.labelled("{material}", "test"),
+        general=general_file(),
     output:
         directory(layout.job("evaluate", "{material}", "pretrained")),
     params:

@@ -16,7 +16,9 @@ torch.set_num_threads(snakemake.threads)
 i, p, job = snakemake.input, snakemake.params, Path(snakemake.output[0])
 strategy, material = job.name, snakemake.wildcards.material
 structure, modes = read_extxyz(i.structure)[0], read_json(i.modes)
+general = Path(i.general) if i.general else None  # where forgetting is measured (none: not measurable)
 shared = {name: file_fingerprint(getattr(i, name)) for name in ("structure", "reference", "modes", "test")}
+shared["general"] = file_fingerprint(general) if general else None
 common = {"settings": p.settings, "inputs": shared, "code": code_fingerprint()}
 
 
@@ -30,7 +32,7 @@ def evaluate(run):
     def evaluate_one():
         folder.mkdir(parents=True, exist_ok=True)
         evaluate_model(model, structure, Path(i.reference), Path(i.test), p.settings, folder,
-                       train_log=read_json(record), reference_modes=modes, log=log)
+                       train_log=read_json(record), reference_modes=modes, general_file=general, log=log)
 
     reuse_or_run([folder / name for name in EVALUATION_FILES], key, evaluate_one, store=store, log=log)
     m = read_json(folder / "metrics.json")

@@ -7,7 +7,7 @@ from phononft.logs import rule_logger
 
 log = rule_logger(snakemake.log[0])
 out = snakemake.output
-cfg = {**snakemake.params.settings, "dtype": snakemake.params.dtype}
+cfg = {"pretrain": snakemake.params.settings, "dtype": snakemake.params.dtype}
 summary = pretrain_from_config(cfg, Path(out.model), Path(out.replay), Path(out.valid),
                                Path(out.model).parent / "work", device=snakemake.params.device, log=log)
 write_json(out.record, summary)

@@ -62,12 +62,13 @@ def training_metrics(train_log: dict) -> dict:
 
 def evaluate_model(model: Path, structure: Atoms, reference_yaml: Path, test_file: Path, cfg: dict,
                    out_dir: Path, *, train_log: dict | None = None, reference_modes: list | None = None,
-                   log: Callable[[str], None] = print) -> dict:
+                   general_file: Path | None = None, log: Callable[[str], None] = print) -> dict:
     """A model against the reference: every property, benchmark metrics, test-split errors; writes
     metrics.json, phonopy.yaml, bands.json, thermal.json, surface.json, modes.json, relaxed.extxyz.
 
     ``structure``: the reference's relaxed cell (every model starts from it and relaxes with its own
-    potential); ``reference_modes``: the reference's imaginary modes (modes.json), probed on the model."""
+    potential); ``reference_modes``: the reference's imaginary modes (modes.json), probed on the model;
+    ``general_file``: the general set (the foundation's kind of data) on which forgetting is measured."""
     out_dir = Path(out_dir)
     t0, c0 = time.perf_counter(), cpu_seconds()
     pcfg, ecfg = cfg["phonons"], cfg["evaluate"]
@@ -80,6 +81,9 @@ def evaluate_model(model: Path, structure: Atoms, reference_yaml: Path, test_fil
                                      npoints=pcfg["band_points"], convention=pcfg["convention"],
                                      imaginary_threshold=pcfg["imaginary_threshold"])
     metrics.update(split_errors(calc, test_file))
+    if general_file is not None:  # forgetting: errors on data unlike the material's
+        general = split_errors(calc, general_file)
+        metrics.update({f"general_{k}": v for k, v in general.items()})
     metrics.update(flat_metrics(props))
     metrics["eval_seconds"] = metrics["evaluate_wall_seconds"] = time.perf_counter() - t0
     metrics["evaluate_cpu_seconds"] = cpu_seconds() - c0

@@ -15,10 +15,12 @@ One stage, one name: each stage's results live in a folder named after it (``rul
         structures/                     structure.extxyz (the unit cell), structure.json (its summary)
         rattle/{train,valid,test}.extxyz
         label/{train,valid,test}.extxyz  (+ label/vasp/<split>/<index>/: one VASP job directory each)
+        replay/replay.extxyz            pretraining structures multihead fine-tuning replays
         reference/                      the reference's phonons and properties (+ reference/vasp/...)
         finetune/<strategy>/n<N>/s<seed>/   model.model, train.json
         evaluate/<strategy>/n<N>/s<seed>/   metrics.json, phonopy.yaml, bands.json, thermal.json, ...
         .finished/<stage>/<strategy>/n<N>/s<seed>/  kept copies of finished models (phononft.reuse)
+      replay/general.extxyz             the general set (forgetting)
       summary/metrics.csv               the tidy table
       figures/<name>.{png,pdf}
       logs/<stage>/..., benchmarks/<stage>/...
@@ -63,6 +65,17 @@ def vasp_label_batch(material: str, split: str, job) -> str:
 def foundation(name: str = "model.model") -> str:
     """``model.model``, ``pretrain_train.extxyz``, ``pretrain_valid.extxyz``, ``train.json``."""
     return f"{RESULTS}/foundation/{name}"
+
+
+# ---- replay --------------------------------------------------------------------------------------------
+def replay(material: str) -> str:
+    """The pretraining structures multihead fine-tuning of ``material`` replays (selected once)."""
+    return f"{RESULTS}/{material}/replay/replay.extxyz"
+
+
+def general() -> str:
+    """The general set on which every model's forgetting is measured."""
+    return f"{RESULTS}/replay/general.extxyz"
 
 
 # ---- reference -----------------------------------------------------------------------------------

@@ -233,7 +233,24 @@ METRICS: tuple[Metric, ...] = (
     _m("new_phase_f1", "1", _MO, "higher", "Material ``all``: F1 = 2PR/(P+R) of ``new_phase``; 1 exactly when "
        "model and reference agree on every material.",
        seeds="one value per seed over all materials; median, IQR over seeds"),
+    _m("phase_precision_<t>", "1", _MO, "higher", "Material ``all``: the study's phase metric: per material the "
+       "*set* of phases the relaxations along the imaginary modes end in (space groups at spglib tolerance t = "
+       "1e-3 or 1e-1; several starts: each mode and their sum, both signs, several amplitudes), "
+       "precision = sum_m |S_model & S_ref| / sum_m |S_model| pooled over materials, per strategy x budget x "
+       "seed.", pattern=r"phase_precision_1e-[13]", seeds="one value per seed over all materials; median, IQR over seeds"),
+    _m("phase_recall_<t>", "1", _MO, "higher", "Material ``all``: recall of the phase sets, sum_m |S_model & "
+       "S_ref| / sum_m |S_ref|.", pattern=r"phase_recall_1e-[13]",
+       seeds="one value per seed over all materials; median, IQR over seeds"),
     # ---------------------------------------------------------------- energy / force / stress errors
+    _m("general_energy_mae", "meV/atom", _ER, "lower", "Forgetting: energy MAE per atom on the general set "
+       "(``results/replay/general.extxyz``: the demo foundation's validation split, else a seeded sample of the "
+       "foundation's pretraining data), data unlike the material's; the foundation's own value is the zero-shot "
+       "row's.", seeds=_VALIDATION),
+    _m("general_force_mae", "meV/Å", _ER, "lower", "Forgetting: force-component MAE on the general set.",
+       seeds=_VALIDATION),
+    _m("general_stress_mae", "GPa", _ER, "lower", "Forgetting: stress-component MAE on the general set.",
+       seeds=_VALIDATION),
+    _m("general_n_test", "1", _ER, "", "Structures in the general set."),
     _m("energy_mae", "meV/atom", _ER, "lower", "Mean absolute error of the energy per atom on the held-out test "
        "split of rattled supercells, labeller as the truth.", seeds=_VALIDATION),
     _m("force_mae", "meV/Å", _ER, "lower", "Mean absolute error of the force components on the test split.",

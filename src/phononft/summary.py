@@ -16,9 +16,14 @@ from pathlib import Path
 import pandas as pd
 
 from . import layout
+from .phases import new_phase_scores, phase_set_scores
 from .io import atomic_path, read_json
 from .metrics import unit_of  # the one definition of metrics and units (re-exported here)
 
+
+
+#: spglib tolerances of the phase sets (phononft.imaginary.SYMPRECS, as key tags)
+PHASE_TOLERANCES = ("1e-3", "1e-1")
 
 
 def spacegroup_number(symbol: str | None) -> float:
@@ -64,11 +69,14 @@ def collect(metric_files: list[str], reference_files: list[str], expected: list[
     """
     rows = []
     seen = set()
+    phase_sets: dict[tuple, dict] = {}  # (material, strategy, budget, seed) -> {tolerance: set of end phases}
     for path in reference_files:
         material = layout.parse_reference(path)
         if material is None:
             raise ValueError(f"not a reference metrics path: {path}")
-        for metric, value in flatten(read_json(path)).items():
+        data = read_json(path)
+        phase_sets[(material, "reference", 0, 0)] = _phase_sets(data)
+        for metric, value in flatten(data).items():
             rows.append((material, "reference", 0, 0, metric, value, unit_of(metric), "ok"))
     all_metrics: set[str] = set()
     for path in metric_files:
@@ -79,7 +87,9 @@ def collect(metric_files: list[str], reference_files: list[str], expected: list[
         if not Path(path).is_file():
             continue
         seen.add(key)
-        values = flatten(read_json(path))
+        data = read_json(path)
+        phase_sets[key] = _phase_sets(data)
+        values = flatten(data)
         for stage, bench in (benchmarks or {}).get(key, {}).items():
             bench, scale = bench if isinstance(bench, tuple) else (bench, 1.0)
             if all(Path(b).is_file() for b in (bench if isinstance(bench, list) else [bench])):
@@ -93,15 +103,13 @@ def collect(metric_files: list[str], reference_files: list[str], expected: list[
             for metric in sorted(all_metrics) or ["rmse"]:
                 rows.append((*key, metric, math.nan, unit_of(metric), "missing"))
     df = pd.DataFrame(rows, columns=["material", "strategy", "budget", "seed", "metric", "value", "unit", "status"])
-    df = pd.concat([df, new_phase_rows(df)], ignore_index=True)
+    df = pd.concat([df, new_phase_rows(df), phase_set_rows(phase_sets)], ignore_index=True)
     return df.sort_values(["material", "strategy", "budget", "seed", "metric"], kind="stable").reset_index(drop=True)
 
 
 def new_phase_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Precision, recall and F1 of "relaxation along imaginary modes ends in a new phase" against the
     reference, over all materials, per strategy x budget x seed (material ``all``)."""
-    from .phases import new_phase_scores
-
     cols = ["material", "strategy", "budget", "seed", "metric", "value", "unit", "status"]
     flags = df[(df.metric == "new_phase") & (df.status == "ok")]
     ref = {r.material: bool(r.value) for r in flags[flags.strategy == "reference"].itertuples()}
@@ -120,6 +128,34 @@ def new_phase_rows(df: pd.DataFrame) -> pd.DataFrame:
         if r.material in ref_final:
             rows.append((r.material, r.strategy, r.budget, r.seed, "same_final_phase",
                          float(r.value == ref_final[r.material]), "1", "ok"))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _phase_sets(metrics: dict) -> dict[str, set]:
+    """``{"1e-3": set, "1e-1": set}`` of the phases the relaxations along the imaginary modes end in."""
+    return {tol: set(metrics[f"phases_{tol}"]) for tol in PHASE_TOLERANCES if f"phases_{tol}" in metrics}
+
+
+def phase_set_rows(phase_sets: dict[tuple, dict]) -> pd.DataFrame:
+    """The study's phase metric per strategy x budget x seed (material ``all``): precision and recall of the
+    models' sets of end phases against the reference's, pooled over materials (phononft.phases.phase_set_scores),
+    at each spglib tolerance: ``phase_precision_<t>``, ``phase_recall_<t>``."""
+    cols = ["material", "strategy", "budget", "seed", "metric", "value", "unit", "status"]
+    reference = {k[0]: v for k, v in phase_sets.items() if k[1] == "reference"}
+    runs: dict[tuple, dict] = {}
+    for (material, strategy, budget, seed), sets in phase_sets.items():
+        if strategy != "reference":
+            runs.setdefault((strategy, budget, seed), {})[material] = sets
+    rows = []
+    for (strategy, budget, seed), by_material in sorted(runs.items()):
+        for tol in PHASE_TOLERANCES:
+            ref = {m: s[tol] for m, s in reference.items() if tol in s}
+            mod = {m: s[tol] for m, s in by_material.items() if tol in s}
+            if not set(ref) & set(mod):
+                continue
+            scores = phase_set_scores(ref, mod)
+            for key in ("precision", "recall"):
+                rows.append(("all", strategy, budget, seed, f"phase_{key}_{tol}", float(scores[key]), "1", "ok"))
     return pd.DataFrame(rows, columns=cols)
 
 
