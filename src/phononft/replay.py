@@ -42,7 +42,7 @@ def select_replay(pretraining: str | Path, train_file: str | Path, foundation: s
         select_samples,
     )
 
-    out = Path(out)
+    out = Path(out).resolve()  # absolute: mace runs in a scratch working directory
     elements = material_elements(train_file)
     n_match = sum(filter_atoms(a, elements, FilteringType.COMBINATIONS) for a in read_extxyz(pretraining))
     if n_match == 0:
