@@ -11,6 +11,7 @@ from phononft.checks import check_inputs, force_sets_beside
 from phononft.config import (
     ConfigError,
     evaluate_settings,
+    job_runtimes,
     labeller_settings,
     model_runs,
     reference_settings,
@@ -54,6 +55,19 @@ wildcard_constraints:
     budget=r"\d+",
     seed=r"\d+",
     split="train|valid|test",
+
+
+# ---- cluster resources: wall time from the work a job does, growing with the attempt, capped at the partition's
+# limit (checked before any job: phononft.config.check_runtimes); GPUs only where training runs on one
+MAX_RUNTIME = config["cluster"]["max_runtime"]
+RUNTIMES = {rule: minutes for rule, (minutes, _) in job_runtimes(config).items()}
+TRAINING_GPUS = config["finetune"]["gpus"] if config["finetune"]["device"] != "cpu" else 0
+
+
+def runtime(minutes):
+    """A `runtime` resource: ``minutes`` on the first attempt, that many times more on each retry, at most the
+    partition's limit."""
+    return lambda wildcards, attempt: min(minutes * attempt, MAX_RUNTIME)
 
 
 def material_spec(wildcards):

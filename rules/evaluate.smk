@@ -21,6 +21,8 @@ rule evaluate:
         settings=EVALUATE_SETTINGS,
         runs=TRAINED_RUNS,
     threads: 1
+    resources:
+        runtime=runtime(RUNTIMES["evaluate"]),
     log:
         layout.log("evaluate", "{material}/{strategy}"),
     benchmark:
@@ -44,6 +46,8 @@ use rule evaluate as evaluate_zero_shot with:
     params:
         settings=EVALUATE_SETTINGS,
         runs=ZERO_SHOT_RUNS,
+    resources:
+        runtime=runtime(config["evaluate"]["runtime"] * len(ZERO_SHOT_RUNS)),
     log:
         layout.log("evaluate", "{material}/pretrained"),
     benchmark:

@@ -19,8 +19,8 @@ rule finetune:
         dtype=config["finetune"]["dtype"],
     threads: 1
     resources:
-        gpu=config["finetune"]["gpus"],
-        runtime=config["finetune"]["runtime"] * len(TRAINED_RUNS),
+        gpu=TRAINING_GPUS,
+        runtime=runtime(RUNTIMES["finetune"]),
     log:
         layout.log("finetune", "{material}/{strategy}"),
     benchmark:
@@ -47,7 +47,7 @@ use rule finetune as zero_shot with:
         dtype=config["finetune"]["dtype"],
     resources:
         gpu=0,
-        runtime=10,
+        runtime=runtime(10),
     log:
         layout.log("finetune", "{material}/pretrained"),
     benchmark:

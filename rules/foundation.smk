@@ -28,8 +28,8 @@ else:
             device=config["finetune"]["device"],
         threads: 2
         resources:
-            gpu=config["finetune"]["gpus"],
-            runtime=120,
+            gpu=TRAINING_GPUS,
+            runtime=runtime(RUNTIMES["foundation"]),
         log:
             layout.log("foundation", "foundation"),
         benchmark:

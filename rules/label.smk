@@ -35,7 +35,7 @@ rule label_vasp:
     threads: VASP_RESOURCES["threads"]
     resources:
         mem_mb=VASP_RESOURCES["mem_mb"],
-        runtime=VASP_RESOURCES["runtime"] * STRUCTURES_PER_JOB,
+        runtime=runtime(RUNTIMES["label_vasp"]),
         tasks=VASP_RESOURCES["tasks"],
         cpus_per_task=VASP_RESOURCES["cpus_per_task"],
     log:

@@ -17,6 +17,8 @@ rule reference:
         modes=layout.reference("{material}", "modes.json"),
     params:
         settings=REFERENCE_SETTINGS,
+    resources:
+        runtime=runtime(config["evaluate"]["runtime"]),
     log:
         layout.log("reference", "{material}"),
     benchmark:
@@ -81,7 +83,7 @@ rule reference_vasp:
     threads: VASP_RESOURCES["threads"]
     resources:
         mem_mb=VASP_RESOURCES["mem_mb"],
-        runtime=VASP_RESOURCES["runtime"] * STRUCTURES_PER_JOB,
+        runtime=runtime(RUNTIMES["reference_vasp"]),
         tasks=VASP_RESOURCES["tasks"],
         cpus_per_task=VASP_RESOURCES["cpus_per_task"],
     log:

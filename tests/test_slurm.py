@@ -372,21 +372,29 @@ def test_installed_profiles_answer_the_bare_names(tmp_path):
     assert (tmp_path / "xdg" / "snakemake" / "local" / "profile.yaml").read_text() == "cores: 1\n"
 
     work = tmp_path / "work"
-    cfg = REPO / "tests" / "data" / "tiny.yaml"
-    res = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--profile", "slurm", "-n", "--directory", str(work),
-         "--configfile", str(cfg), "--software-deployment-method", "env-modules"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-    )
-    out = res.stdout + res.stderr
-    assert res.returncode == 0, out[-4000:]
-    # "Using profile slurm ..." or, with the workflow profile profiles/default, "Using profiles slurm and ..."
-    assert re.search(r"Using profiles? slurm\b", out), out[-2000:]
-    for rule, gpus in (("finetune", "1"), ("zero_shot", "0")):  # the zero-shot models train nothing
-        jobs = re.findall(rf"rule {rule}:\n(.*?)\n\n", out, re.S)
-        assert jobs, rule
-        for job in jobs:
-            assert re.search(r"gpu=(\d+)", job).group(1) == gpus, job
+    tiny = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
+    # GPUs where training runs on one (finetune.gpus, device not cpu), none for the zero-shot models and none at
+    # all with finetune.device cpu; wall time from the work, growing with the attempt, capped
+    for device, gpus, trained in (("auto", 1, "1"), ("cpu", 1, "0")):
+        cfg = tmp_path / f"{device}.yaml"
+        cfg.write_text(yaml.safe_dump({**tiny, "finetune": {**tiny["finetune"], "device": device, "gpus": gpus,
+                                                              "runtime": 50}}))
+        res = subprocess.run(
+            [sys.executable, "-m", "snakemake", "--profile", "slurm", "-n", "--directory", str(work),
+             "--configfile", str(cfg), "--software-deployment-method", "env-modules"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        )
+        out = res.stdout + res.stderr
+        assert res.returncode == 0, out[-4000:]
+        # "Using profile slurm ..." or, with the workflow profile profiles/default, "Using profiles slurm and ..."
+        assert re.search(r"Using profiles? slurm\b", out), out[-2000:]
+        for rule, expected in (("finetune", trained), ("zero_shot", "0"), ("foundation", trained)):
+            jobs = re.findall(rf"rule {rule}:\n(.*?)\n\n", out, re.S)
+            assert jobs, rule
+            for job in jobs:
+                assert re.search(r"gpu=(\d+)", job).group(1) == expected, job
+        for job in re.findall(r"rule finetune:\n(.*?)\n\n", out, re.S):
+            assert re.search(r"runtime=(\d+)", job).group(1) == "50"  # one model (budget 2, seed 0) x 50 min
     res = subprocess.run(
         [sys.executable, "-m", "snakemake", "--profile", "local", "-n", "--directory", str(work),
          "--configfile", str(cfg)],

@@ -67,6 +67,7 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
         lines = [_explain(e) for e in errors]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(dict.fromkeys(lines)))
     check_semantics(config)
+    check_runtimes(config)
     return config
 
 
@@ -161,8 +162,8 @@ def labeller_settings(config: dict) -> dict:
 
 
 def evaluate_settings(config: dict) -> dict:
-    """What a model's evaluation depends on: the phonon and evaluation settings."""
-    return {"phonons": config["phonons"], "evaluate": config["evaluate"]}
+    """What a model's evaluation depends on: the phonon and evaluation settings (not the job's wall time)."""
+    return {"phonons": config["phonons"], "evaluate": {k: v for k, v in config["evaluate"].items() if k != "runtime"}}
 
 
 def reference_settings(config: dict) -> dict:
@@ -170,9 +171,40 @@ def reference_settings(config: dict) -> dict:
     device and dtype of the models' calculator), and whether VASP's residual forces are subtracted."""
     vasp = config["labeller"]["type"] == "vasp"
     return {"labeller": labeller_settings(config), "phonons": config["phonons"],
-            "evaluate": {k: v for k, v in config["evaluate"].items() if k not in ("device", "dtype")},
+            "evaluate": {k: v for k, v in config["evaluate"].items() if k not in ("device", "dtype", "runtime")},
             "subtract_residual_forces": vasp and config["labeller"]["vasp"]["subtract_residual_forces"],
             "phonon_gamma_only": vasp and config["labeller"]["vasp"]["phonon_gamma_only"]}
+
+
+def job_runtimes(config: dict) -> dict[str, tuple[int, str]]:
+    """Wall time (minutes) of one job of each stage from the work it does, with the config keys it comes from:
+    ``{rule: (minutes, explanation)}``.  (reference_vasp: the worst case, a job of relaxations.)"""
+    runs = len(config["budgets"]) * len(config["seeds"])
+    vasp = config["labeller"]["vasp"]
+    per_job = vasp["structures_per_job"]
+    res = vasp["resources"]
+    return {
+        "finetune": (config["finetune"]["runtime"] * runs,
+                     f"{runs} models (budgets x seeds) x finetune.runtime {config['finetune']['runtime']} min"),
+        "evaluate": (config["evaluate"]["runtime"] * runs,
+                     f"{runs} models (budgets x seeds) x evaluate.runtime {config['evaluate']['runtime']} min"),
+        "label_vasp": (res["runtime"] * per_job, f"labeller.vasp.structures_per_job {per_job} x "
+                                                 f"labeller.vasp.resources.runtime {res['runtime']} min"),
+        "reference_vasp": (res["relax_runtime"] * per_job, f"labeller.vasp.structures_per_job {per_job} x "
+                                                           f"labeller.vasp.resources.relax_runtime {res['relax_runtime']} min"),
+        "foundation": (config["foundation"]["runtime"], f"foundation.runtime {config['foundation']['runtime']} min"),
+    }
+
+
+def check_runtimes(config: dict) -> None:
+    """Raise :class:`ConfigError` naming the keys when a job's work alone exceeds ``cluster.max_runtime``."""
+    cap = config["cluster"]["max_runtime"]
+    too_long = [f"{rule}: {minutes} min ({why})" for rule, (minutes, why) in job_runtimes(config).items()
+                if minutes > cap]
+    if too_long:
+        raise ConfigError(f"jobs longer than cluster.max_runtime ({cap} min): " + "; ".join(too_long)
+                          + ". Lower those per-unit minutes (or structures_per_job), or raise cluster.max_runtime "
+                          "if the partition allows it.")
 
 
 def figure_choice(config: dict) -> dict:

@@ -30,10 +30,17 @@ def mace_calculator(model: str | Path, *, device: str = "cpu", dtype: str = "flo
     return MACECalculator(model_paths=str(model), device=resolve_device(device), default_dtype=dtype)
 
 
-def split_errors(calc, test_file: Path) -> dict:
-    """MAE of energy (meV/atom), forces (meV/Å) and stress (GPa) on labelled structures."""
+def split_errors(calc, test_file: Path, *, known: set[int] | None = None) -> dict:
+    """MAE of energy (meV/atom), forces (meV/Å) and stress (GPa) on labelled structures (only those made of
+    the atomic numbers ``known`` to the model, when given)."""
     de, df, ds = [], [], []
-    for atoms in read_extxyz(test_file):
+    structures = read_extxyz(test_file)
+    if known is not None:
+        structures = [a for a in structures if set(int(z) for z in a.numbers) <= known]
+    if not structures:
+        nan = float("nan")
+        return {"energy_mae": nan, "force_mae": nan, "stress_mae": nan, "n_test": 0}
+    for atoms in structures:
         e_ref, f_ref, s_ref = get_labels(atoms)
         a = atoms.copy()
         a.calc = calc
@@ -81,8 +88,8 @@ def evaluate_model(model: Path, structure: Atoms, reference_yaml: Path, test_fil
                                      npoints=pcfg["band_points"], convention=pcfg["convention"],
                                      imaginary_threshold=pcfg["imaginary_threshold"])
     metrics.update(split_errors(calc, test_file))
-    if general_file is not None:  # forgetting: errors on data unlike the material's
-        general = split_errors(calc, general_file)
+    if general_file is not None:  # forgetting: errors on data unlike the material's (elements the model knows)
+        general = split_errors(calc, general_file, known={int(z) for z in calc.z_table.zs})
         metrics.update({f"general_{k}": v for k, v in general.items()})
     metrics.update(flat_metrics(props))
     metrics["eval_seconds"] = metrics["evaluate_wall_seconds"] = time.perf_counter() - t0
