@@ -152,9 +152,31 @@ def replay_data(wildcards):
 
 
 # ---- figures -------------------------------------------------------------------------------------------
-from phononft.figures.registry import figure_files
+# Every figure is an entry of phononft.figures.registry.FIGURES: what it reads and which options it takes.
+from phononft.figures.registry import FIGURES, figure_files, option_values, rule_inputs, rule_params
+
+try:
+    FIGURE_OPTIONS = option_values(config)  # {config key: value} of every option a figure takes
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
+
+
+def figure_inputs(name):
+    """A figure rule's named inputs: what the figure reads (the table, structure summaries, rule graph, bands)."""
+    return rule_inputs(FIGURES[name], FIGURE_OPTIONS, MATERIALS)
+
+
+def figure_params(name):
+    """A figure rule's params: exactly the options its figure takes (a changed option reruns it, no other)."""
+    return rule_params(FIGURES[name], FIGURE_OPTIONS)
+
+
+def figure_outputs(name):
+    """A figure rule's outputs: results/figures/<name>.png (in the report, caption report/<name>.rst) and .pdf."""
+    png, pdf = FIGURES[name].outputs()
+    return {"png": report(png, caption=f"../{FIGURES[name].caption}", category="Figures"), "pdf": pdf}
 
 
 def figure_targets():
-    """Every figure of the study (phononft.figures.registry.FIGURES), PNG and PDF."""
+    """Every figure of the study, PNG and PDF."""
     return figure_files()

@@ -135,6 +135,13 @@ def test_rules_scripts_captions_profile_and_partial_summary_follow_the_registry(
     rules = set(res.stdout.split())
     assert names <= rules and {"rulegraph", "figures"} <= rules
     assert not {r for r in rules - names if re.match(r"fig\d|figure_|budget", r)}
+    # rules/figures.smk: each figure rule asks the registry for its own figure only, and runs its own script
+    text = (REPO / "rules" / "figures.smk").read_text()
+    blocks = dict(re.findall(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", text, re.M | re.S))
+    assert names <= set(blocks)
+    for name in names:
+        assert set(re.findall(r'"([^"]+)"', blocks[name])) == {name, "figures", "../envs/plots.yaml",
+                                                                f"../scripts/{name}.py"}, name
     # each rule's script is scripts/<name>.py, calling the function of that name from its module
     assert {p.stem for p in (REPO / "scripts").glob("fig*.py")} | {"budget_curves"} == names
     for fig in registry.FIGURES.values():

@@ -486,7 +486,8 @@ def test_all_nan_table_does_not_crash(tmp_path):
     df["value"] = np.nan
     for name, fn, kw in (("c", budget.budget_curves, {}), ("f3", deviations.fig03_property_deviation, {}),
                          ("f6", cost.fig06_cost, {}), ("f8", validation.fig08_validation_errors, {}),
-                         ("f9", deviations.fig09_thermal_deviation, {}), ("f11", validation.fig11_validation_per_material, {})):
+                         ("f9", deviations.fig09_thermal_deviation, {}),
+                         ("f11", validation.fig11_validation_per_material, {})):
         png, pdf = outs(tmp_path, name)
         fn(df, png, pdf, **kw)
         assert png.stat().st_size > 0 and pdf.stat().st_size > 0

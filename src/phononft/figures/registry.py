@@ -2,9 +2,10 @@
 which configuration options it takes.
 
 One name per figure (``figNN_<what>``, and ``budget_curves``) is the name of its Snakemake rule
-(``rules/figures.smk`` makes one rule per entry), its script (``scripts/<name>.py``), its drawing function
-(``phononft.figures.<module>.<name>``), its output (``results/figures/<name>.{png,pdf}``), its log
-(``results/logs/figures/<name>.log``) and its caption (``report/<name>.rst``).  ``rules/common.smk``'s
+(``rules/figures.smk``: one rule per entry, asking this module for its inputs and params), its script
+(``scripts/<name>.py``), its drawing function (``phononft.figures.<module>.<name>``), its output
+(``results/figures/<name>.{png,pdf}``), its log (``results/logs/figures/<name>.log``) and its caption
+(``report/<name>.rst``).  ``rules/common.smk``'s
 ``figure_targets()`` and the partial summary (:func:`draw_partial_figures`) read the same list.
 
 What a figure reads decides its rule's inputs (:func:`rule_inputs`):

@@ -123,11 +123,12 @@ class GraphLayout:
 
 def layered_layout(nodes: Mapping[str, str], edges: Sequence[tuple[str, str]], *,
                    fontsize: float = 7.0) -> GraphLayout:
-    """Place ``nodes`` in layers with igraph's Sugiyama layout (crossing reduction included) and route the
-    edges through its control points; the horizontal scale keeps boxes and passing edges apart."""
+    """Place ``nodes`` (``{id: label}``) of a directed acyclic graph in layers with igraph's Sugiyama layout
+    (crossing reduction included) and route the edges through its control points; the horizontal scale keeps
+    boxes and passing edges apart."""
     ids = list(nodes)
     index = {n: i for i, n in enumerate(ids)}
-    pairs = [(a, b) for a, b in edges if a in index and b in index and a != b]
+    pairs = list(dict.fromkeys((a, b) for a, b in edges if a in index and b in index and a != b))
     graph = igraph.Graph(n=len(ids), edges=[(index[a], index[b]) for a, b in pairs], directed=True)
     lay = graph.layout_sugiyama(maxiter=500)
     xy = np.asarray(lay.coords, dtype=float)[: len(ids)].reshape(len(ids), 2)
@@ -153,20 +154,21 @@ def layered_layout(nodes: Mapping[str, str], edges: Sequence[tuple[str, str]], *
             line += [(x * unit, y * step - height / 2), (x * unit, y * step + height / 2)]
         lines.append(line)
     # where edges leave a box (bottom) and enter one (top): side by side, ordered by where they head
-    start, end = {}, {}
+    def heading(e: int, leaving: bool) -> float:  # x of the next point along edge e, away from the box
+        if lines[e]:
+            return lines[e][0 if leaving else -1][0]
+        return boxes[pairs[e][1 if leaving else 0]][0]
+
+    ports = {}
     for n in ids:
         x, y, w, _ = boxes[n]
-        for ports, side, own in ((start, 1, [e for e, (a, _) in enumerate(pairs) if a == n]),
-                                 (end, -1, [e for e, (_, b) in enumerate(pairs) if b == n])):
-            def heading(e, side=side):  # x of the next point along the edge, away from this box
-                if lines[e]:
-                    return lines[e][0 if side > 0 else -1][0]
-                return boxes[pairs[e][1 if side > 0 else 0]][0]
-
+        for leaving in (True, False):
+            own = sorted((e for e, pair in enumerate(pairs) if pair[0 if leaving else 1] == n),
+                         key=lambda e: heading(e, leaving))
             spacing = min(w / (len(own) + 1), fontsize)
-            for i, e in enumerate(sorted(own, key=heading)):
-                ports[e] = (x + (i - (len(own) - 1) / 2) * spacing, y + side * height / 2)
-    routed = [(a, b, [start[e], *lines[e], end[e]]) for e, (a, b) in enumerate(pairs)]
+            for i, e in enumerate(own):
+                ports[e, leaving] = (x + (i - (len(own) - 1) / 2) * spacing, y + (height if leaving else -height) / 2)
+    routed = [(a, b, [ports[e, True], *lines[e], ports[e, False]]) for e, (a, b) in enumerate(pairs)]
     return GraphLayout(dict(nodes), boxes, routed, fontsize)
 
 
