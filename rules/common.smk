@@ -89,13 +89,13 @@ def reference_metrics():
 
 def partial_summary_on_error():
     """Called by onerror: a tidy table and figures of what finished, failed models marked missing."""
-    from phononft.figures import draw_partial_figures
+    from phononft.figures.registry import draw_partial_figures
     from phononft.summary import write_partial_table
 
     try:
         table = write_partial_table(model_runs(config))
         if table is not None:
-            draw_partial_figures(table, max(config["budgets"]))
+            draw_partial_figures(table, config)
     except Exception as exc:  # never mask the original failure
         print(f"phononft: no partial summary ({exc})", file=sys.stderr)
         return
@@ -215,19 +215,31 @@ def general_inputs(wildcards):
 
 
 # ---- figures -------------------------------------------------------------------------------------------
-def eval_jobs(material):
-    """The evaluation folders (one job each) of a figure's models."""
-    return [layout.job("evaluate", material, s) for s in config["strategies"]]
+# Every figure is an entry of phononft.figures.registry.FIGURES: what it reads and which options it takes.
+from phononft.figures.registry import FIGURES, figure_files, option_values, rule_inputs, rule_params
+
+try:
+    FIGURE_OPTIONS = option_values(config)  # {config key: value} of every option a figure takes
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
 
 
-def figure_model_files(material, name):
-    """``name`` (bands.json, surface.json) of each figure model: every strategy at the figure budget and seed."""
-    return [layout.evaluation(material, s, b, FIGURE_SEED, name) for s, b in FIGURE_CHOICE["models"]]
+def figure_inputs(name):
+    """A figure rule's named inputs: what the figure reads (the table, structure summaries, rule graph, bands)."""
+    return rule_inputs(FIGURES[name], FIGURE_OPTIONS, MATERIALS)
+
+
+def figure_params(name):
+    """A figure rule's params: exactly the options its figure takes (a changed option reruns it, no other)."""
+    return rule_params(FIGURES[name], FIGURE_OPTIONS)
+
+
+def figure_outputs(name):
+    """A figure rule's outputs: results/figures/<name>.png (in the report, caption report/<name>.rst) and .pdf."""
+    png, pdf = FIGURES[name].outputs()
+    return {"png": report(png, caption=f"../{FIGURES[name].caption}", category="Figures"), "pdf": pdf}
 
 
 def figure_targets():
     """Every figure of the study, PNG and PDF."""
-    names = ["fig01_overview", "fig02_dataset", "fig03_property_deviation", "fig04_band_section",
-             "fig05_imaginary_modes", "fig06_cost", "fig07_element_heatmap", "fig08_validation_errors",
-             "fig09_thermal_deviation", "fig10_band_grid", "fig11_validation_per_material", "budget_curves"]
-    return [layout.figure(n, ext) for n in names for ext in ("png", "pdf")]
+    return figure_files()

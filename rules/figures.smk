@@ -1,23 +1,13 @@
-# Figures of the study, drawn by phononft.figures from results files only (never recomputing physics):
-# the tidy table results/summary/metrics.csv, results/{material}/structure.json and the per-model
-# results/{material}/eval/{reference | strategy/n{budget}/s{seed}}/bands.json | surface.json.
+# Figures of the study, drawn by phononft.figures from results files only (never recomputing physics).
+# One rule per figure of phononft.figures.registry.FIGURES, named as the figure: rule fig04_band_section runs
+# scripts/fig04_band_section.py (phononft.figures.bands.fig04_band_section), writes
+# results/figures/fig04_band_section.{png,pdf} and results/logs/figures/fig04_band_section.log, and its report
+# caption is report/fig04_band_section.rst.  Its inputs (what the figure reads: the tidy table, the structure
+# summaries, the rule graph, the bands / surfaces of the figure material) and params (exactly the options the
+# figure takes) come from the registry (rules/common.smk: figure_inputs, figure_params, figure_outputs).
 # Which material / budget / seed a figure shows: config key `figures` (config/schema.yaml); unset keys
-# fall back to the first material, the largest budget and the first seed.  A figure's input is the
-# evaluation job (folder results/{material}/eval/{strategy}) of each model it draws; the file it reads
-# there is a param.
+# fall back to the first material, the largest budget and the first seed (phononft.config.figure_choice).
 import glob
-
-from phononft.config import figure_choice
-
-FIGURE_OPTIONS = config["figures"]
-try:
-    FIGURE_CHOICE = figure_choice(config)  # the models of the band / surface figures: phononft.config
-except ConfigError as exc:
-    raise WorkflowError(str(exc)) from None
-FIGURE_BUDGET, FIGURE_SEED = FIGURE_CHOICE["budget"], FIGURE_CHOICE["seed"]
-FIGURE_BAND_MATERIAL = FIGURE_CHOICE["band_material"]
-FIGURE_IMAGINARY_MATERIAL = FIGURE_CHOICE["imaginary_material"]
-FIGURE_TABLE = layout.summary()
 
 
 # the HTML report: snakemake --report results/report.html
@@ -36,231 +26,193 @@ rule rulegraph:
         workflow.main_snakefile,
         sorted(glob.glob(os.path.join(workflow.basedir, "rules", "*.smk"))),
     output:
-        "results/figures/rulegraph.dot",
+        layout.figure("rulegraph", "dot"),
     log:
-        "results/logs/figures/rulegraph.log",
+        layout.log("figures", "rulegraph"),
     run:
-        from phononft.figures import write_rulegraph
+        from phononft.figures.rulegraph import write_rulegraph
 
         write_rulegraph(workflow.main_snakefile, config, output[0], log=log[0])
 
 
 rule fig01_overview:
     input:
-        "results/figures/rulegraph.dot",
+        **figure_inputs("fig01_overview"),
     output:
-        png=report("results/figures/fig01_overview.png", caption="../report/fig01.rst", category="Figures"),
-        pdf="results/figures/fig01_overview.pdf",
+        **figure_outputs("fig01_overview"),
     params:
-        strategies=config["strategies"],
+        **figure_params("fig01_overview"),
     log:
-        "results/logs/figures/fig01_overview.log",
+        layout.log("figures", "fig01_overview"),
     conda:
         "../envs/plots.yaml"
     script:
-        "../scripts/figure_01_overview.py"
+        "../scripts/fig01_overview.py"
 
 
 rule fig02_dataset:
     input:
-        [layout.structure(m, "json") for m in MATERIALS],
+        **figure_inputs("fig02_dataset"),
     output:
-        png=report("results/figures/fig02_dataset.png", caption="../report/fig02.rst", category="Figures"),
-        pdf="results/figures/fig02_dataset.pdf",
+        **figure_outputs("fig02_dataset"),
+    params:
+        **figure_params("fig02_dataset"),
     log:
-        "results/logs/figures/fig02_dataset.log",
+        layout.log("figures", "fig02_dataset"),
     conda:
         "../envs/plots.yaml"
     script:
-        "../scripts/figure_02_dataset.py"
+        "../scripts/fig02_dataset.py"
 
 
 rule fig03_property_deviation:
     input:
-        FIGURE_TABLE,
+        **figure_inputs("fig03_property_deviation"),
     output:
-        png=report(
-            "results/figures/fig03_property_deviation.png",
-            caption="../report/fig03.rst",
-            category="Figures",
-        ),
-        pdf="results/figures/fig03_property_deviation.pdf",
+        **figure_outputs("fig03_property_deviation"),
     params:
-        budget=FIGURE_BUDGET,
+        **figure_params("fig03_property_deviation"),
     log:
-        "results/logs/figures/fig03_property_deviation.log",
+        layout.log("figures", "fig03_property_deviation"),
     conda:
         "../envs/plots.yaml"
     script:
-        "../scripts/figure_03_property_deviation.py"
+        "../scripts/fig03_property_deviation.py"
 
 
 rule fig04_band_section:
     input:
-        reference=layout.reference(FIGURE_BAND_MATERIAL, "bands.json"),
-        models=eval_jobs(FIGURE_BAND_MATERIAL),
+        **figure_inputs("fig04_band_section"),
     output:
-        png=report("results/figures/fig04_band_section.png", caption="../report/fig04.rst", category="Figures"),
-        pdf="results/figures/fig04_band_section.pdf",
+        **figure_outputs("fig04_band_section"),
     params:
-        material=FIGURE_BAND_MATERIAL,
-        model_bands=figure_model_files(FIGURE_BAND_MATERIAL, "bands.json"),
-        strategies=config["strategies"],
-        budget=FIGURE_BUDGET,
-        seed=FIGURE_SEED,
-        segments=FIGURE_OPTIONS["band_segments"],
+        **figure_params("fig04_band_section"),
     log:
-        "results/logs/figures/fig04_band_section.log",
+        layout.log("figures", "fig04_band_section"),
     conda:
         "../envs/plots.yaml"
     script:
-        "../scripts/figure_04_band_section.py"
+        "../scripts/fig04_band_section.py"
 
 
 rule fig05_imaginary_modes:
     input:
-        reference_bands=layout.reference(FIGURE_IMAGINARY_MATERIAL, "bands.json"),
-        reference_surface=layout.reference(FIGURE_IMAGINARY_MATERIAL, "surface.json"),
-        models=eval_jobs(FIGURE_IMAGINARY_MATERIAL),
+        **figure_inputs("fig05_imaginary_modes"),
     output:
-        png=report(
-            "results/figures/fig05_imaginary_modes.png", caption="../report/fig05.rst", category="Figures"
-        ),
-        pdf="results/figures/fig05_imaginary_modes.pdf",
+        **figure_outputs("fig05_imaginary_modes"),
     params:
-        material=FIGURE_IMAGINARY_MATERIAL,
-        model_bands=figure_model_files(FIGURE_IMAGINARY_MATERIAL, "bands.json"),
-        model_surfaces=figure_model_files(FIGURE_IMAGINARY_MATERIAL, "surface.json"),
-        strategies=config["strategies"],
-        budget=FIGURE_BUDGET,
-        seed=FIGURE_SEED,
+        **figure_params("fig05_imaginary_modes"),
     log:
-        "results/logs/figures/fig05_imaginary_modes.log",
+        layout.log("figures", "fig05_imaginary_modes"),
     conda:
         "../envs/plots.yaml"
     script:
-        "../scripts/figure_05_imaginary_modes.py"
+        "../scripts/fig05_imaginary_modes.py"
 
 
 rule fig06_cost:
     input:
-        FIGURE_TABLE,
+        **figure_inputs("fig06_cost"),
     output:
-        png=report("results/figures/fig06_cost.png", caption="../report/fig06.rst", category="Figures"),
-        pdf="results/figures/fig06_cost.pdf",
+        **figure_outputs("fig06_cost"),
     params:
-        metric=FIGURE_OPTIONS["cost_metric"],
-        target=FIGURE_OPTIONS["cost_target"],
+        **figure_params("fig06_cost"),
     log:
-        "results/logs/figures/fig06_cost.log",
+        layout.log("figures", "fig06_cost"),
     conda:
         "../envs/plots.yaml"
     script:
-        "../scripts/figure_06_cost.py"
+        "../scripts/fig06_cost.py"
 
 
 rule fig07_element_heatmap:
     input:
-        [layout.structure(m, "json") for m in MATERIALS],
+        **figure_inputs("fig07_element_heatmap"),
     output:
-        png=report(
-            "results/figures/fig07_element_heatmap.png", caption="../report/fig07.rst", category="Figures"
-        ),
-        pdf="results/figures/fig07_element_heatmap.pdf",
+        **figure_outputs("fig07_element_heatmap"),
+    params:
+        **figure_params("fig07_element_heatmap"),
     log:
-        "results/logs/figures/fig07_element_heatmap.log",
+        layout.log("figures", "fig07_element_heatmap"),
     conda:
         "../envs/plots.yaml"
     script:
-        "../scripts/figure_07_element_heatmap.py"
+        "../scripts/fig07_element_heatmap.py"
 
 
 rule fig08_validation_errors:
     input:
-        FIGURE_TABLE,
+        **figure_inputs("fig08_validation_errors"),
     output:
-        png=report(
-            "results/figures/fig08_validation_errors.png", caption="../report/fig08.rst", category="Figures"
-        ),
-        pdf="results/figures/fig08_validation_errors.pdf",
+        **figure_outputs("fig08_validation_errors"),
+    params:
+        **figure_params("fig08_validation_errors"),
     log:
-        "results/logs/figures/fig08_validation_errors.log",
+        layout.log("figures", "fig08_validation_errors"),
     conda:
         "../envs/plots.yaml"
     script:
-        "../scripts/figure_08_validation_errors.py"
+        "../scripts/fig08_validation_errors.py"
 
 
 rule fig09_thermal_deviation:
     input:
-        FIGURE_TABLE,
+        **figure_inputs("fig09_thermal_deviation"),
     output:
-        png=report(
-            "results/figures/fig09_thermal_deviation.png", caption="../report/fig09.rst", category="Figures"
-        ),
-        pdf="results/figures/fig09_thermal_deviation.pdf",
+        **figure_outputs("fig09_thermal_deviation"),
+    params:
+        **figure_params("fig09_thermal_deviation"),
     log:
-        "results/logs/figures/fig09_thermal_deviation.log",
+        layout.log("figures", "fig09_thermal_deviation"),
     conda:
         "../envs/plots.yaml"
     script:
-        "../scripts/figure_09_thermal_deviation.py"
+        "../scripts/fig09_thermal_deviation.py"
 
 
 rule fig10_band_grid:
     input:
-        table=FIGURE_TABLE,
-        reference=layout.reference(FIGURE_BAND_MATERIAL, "bands.json"),
-        models=eval_jobs(FIGURE_BAND_MATERIAL),
+        **figure_inputs("fig10_band_grid"),
     output:
-        png=report("results/figures/fig10_band_grid.png", caption="../report/fig10.rst", category="Figures"),
-        pdf="results/figures/fig10_band_grid.pdf",
+        **figure_outputs("fig10_band_grid"),
     params:
-        material=FIGURE_BAND_MATERIAL,
-        model_bands=figure_model_files(FIGURE_BAND_MATERIAL, "bands.json"),
-        strategies=config["strategies"],
-        budget=FIGURE_BUDGET,
-        seed=FIGURE_SEED,
+        **figure_params("fig10_band_grid"),
     log:
-        "results/logs/figures/fig10_band_grid.log",
+        layout.log("figures", "fig10_band_grid"),
     conda:
         "../envs/plots.yaml"
     script:
-        "../scripts/figure_10_band_grid.py"
+        "../scripts/fig10_band_grid.py"
 
 
 rule fig11_validation_per_material:
     input:
-        FIGURE_TABLE,
+        **figure_inputs("fig11_validation_per_material"),
     output:
-        png=report(
-            "results/figures/fig11_validation_per_material.png",
-            caption="../report/fig11.rst",
-            category="Figures",
-        ),
-        pdf="results/figures/fig11_validation_per_material.pdf",
+        **figure_outputs("fig11_validation_per_material"),
     params:
-        budget=FIGURE_BUDGET,
+        **figure_params("fig11_validation_per_material"),
     log:
-        "results/logs/figures/fig11_validation_per_material.log",
+        layout.log("figures", "fig11_validation_per_material"),
     conda:
         "../envs/plots.yaml"
     script:
-        "../scripts/figure_11_validation_per_material.py"
+        "../scripts/fig11_validation_per_material.py"
 
 
-rule figure_budget_curves:
+rule budget_curves:
     input:
-        FIGURE_TABLE,
+        **figure_inputs("budget_curves"),
     output:
-        png=report("results/figures/budget_curves.png", caption="../report/budget_curves.rst", category="Figures"),
-        pdf="results/figures/budget_curves.pdf",
+        **figure_outputs("budget_curves"),
+    params:
+        **figure_params("budget_curves"),
     log:
-        "results/logs/figures/budget_curves.log",
+        layout.log("figures", "budget_curves"),
     conda:
         "../envs/plots.yaml"
     script:
-        "../scripts/figure_budget_curves.py"
+        "../scripts/budget_curves.py"
 
 
 # Every figure: `snakemake figures` (then `snakemake --report results/report.html`).

@@ -1,5 +1,6 @@
-"""The figure rules (rules/figures.smk): one job per figure, config keys with defaults, the rule graph,
-and a real run of every figure rule + the HTML report on a small synthetic results tree."""
+"""The figure rules (rules/figures.smk): one job per figure, config keys with defaults, the rule graph, one list
+of figures (phononft.figures.registry) behind the rules, scripts, captions, profile and partial summary, and a real
+run of every figure rule + the HTML report on a small synthetic results tree."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from phononft import figures as F
 from phononft import layout
 from phononft.config import figure_choice, load_config
+from phononft.figures import registry, rulegraph
+from test_figures import crossings
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
@@ -26,8 +28,7 @@ TINY = REPO / "tests" / "data" / "tiny.yaml"
 
 FIGURE_RULES = ["fig01_overview", "fig02_dataset", "fig03_property_deviation", "fig04_band_section",
                 "fig05_imaginary_modes", "fig06_cost", "fig07_element_heatmap", "fig08_validation_errors",
-                "fig09_thermal_deviation", "fig10_band_grid", "fig11_validation_per_material",
-                "figure_budget_curves"]
+                "fig09_thermal_deviation", "fig10_band_grid", "fig11_validation_per_material", "budget_curves"]
 
 
 def run(args, cwd, timeout=600):
@@ -53,10 +54,10 @@ def test_dry_run_lists_one_job_per_figure(tmp_path):
     counts = job_counts(res.stdout)
     for rule in FIGURE_RULES + ["rulegraph", "figures"]:
         assert counts.get(rule) == 1, (rule, counts)
-    # every figure is a PNG + PDF under results/figures/, and rule all asks for all of them
+    # every figure is a PNG + PDF under results/figures/ named as its rule, with a log of that name too
     for rule in FIGURE_RULES:
-        name = rule.removeprefix("figure_")
-        assert f"results/figures/{name}.png" in res.stdout and f"results/figures/{name}.pdf" in res.stdout
+        for path in (layout.figure(rule, "png"), layout.figure(rule, "pdf"), layout.log("figures", rule)):
+            assert path in res.stdout, path
 
 
 def test_shipped_config_chooses_figure_material_and_budget(tmp_path):
@@ -97,18 +98,105 @@ def test_bad_figure_keys_are_named(tmp_path, key, value, message):
 
 
 def test_write_rulegraph(tmp_path):
-    dot = F.write_rulegraph(REPO / "Snakefile", yaml.safe_load(TINY.read_text()), tmp_path / "rg.dot",
-                            workdir=tmp_path, log=tmp_path / "rg.log")
-    nodes, edges = F.parse_dot((tmp_path / "rg.dot").read_text())
+    dot = rulegraph.write_rulegraph(REPO / "Snakefile", yaml.safe_load(TINY.read_text()), tmp_path / "rg.dot",
+                                    workdir=tmp_path, log=tmp_path / "rg.log")
+    nodes, edges = rulegraph.parse_dot((tmp_path / "rg.dot").read_text())
     labels = set(nodes.values())
     assert {"structures", "finetune", "summary", "rulegraph", "fig01_overview", "all"} <= labels
     assert dot.startswith("digraph")
-    collapsed, cedges = F.collapse_graph(nodes, edges, groups={F.FIGURE_RULES: "figures ({n} rules)"},
-                                         drop=F.DROPPED_RULES)
+    collapsed, cedges = rulegraph.collapse_graph(nodes, edges, groups={rulegraph.FIGURE_RULES: "figures ({n} rules)"},
+                                                 drop=rulegraph.DROPPED_RULES)
     names = set(collapsed.values())
     assert "all" not in names and f"figures ({len(FIGURE_RULES) + 1} rules)" in names
-    assert not any(n.startswith("fig0") for n in names)
+    assert not any(n.startswith("fig0") or n == "budget_curves" for n in names)
     assert not (tmp_path / ".snakemake" / "locks").exists() or not any((tmp_path / ".snakemake" / "locks").iterdir())
+    # fig01 without graphviz: this workflow's graph laid out in layers, no edge through another rule's box
+    for graph in ((nodes, edges), (collapsed, cedges)):
+        assert not crossings(rulegraph.layered_layout(*graph))
+
+
+# ------------------------------------------------------------------------------------- one list of figures
+
+def test_the_registry_names_the_figures():
+    assert list(registry.FIGURES) == FIGURE_RULES
+    for name, fig in registry.FIGURES.items():
+        assert fig.name == name and fig.draw.__name__ == name
+        assert fig.draw.__module__ == f"phononft.figures.{fig.module}"
+        assert fig.outputs() == [layout.figure(name, "png"), layout.figure(name, "pdf")]
+    assert registry.figure_files() == [p for n in FIGURE_RULES for p in (layout.figure(n, "png"),
+                                                                        layout.figure(n, "pdf"))]
+
+
+def test_rules_scripts_captions_profile_and_partial_summary_follow_the_registry(tmp_path, monkeypatch):
+    names = set(registry.FIGURES)
+    # the rules: one per figure (plus the rule graph and the `figures` target) and no other figure rule
+    res = run([*SNAKEMAKE, "--list-rules", "--directory", str(tmp_path)], tmp_path)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    rules = set(res.stdout.split())
+    assert names <= rules and {"rulegraph", "figures"} <= rules
+    assert not {r for r in rules - names if re.match(r"fig\d|figure_|budget", r)}
+    # rules/figures.smk: each figure rule asks the registry for its own figure only, and runs its own script
+    text = (REPO / "rules" / "figures.smk").read_text()
+    blocks = dict(re.findall(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", text, re.M | re.S))
+    assert names <= set(blocks)
+    for name in names:
+        assert set(re.findall(r'"([^"]+)"', blocks[name])) == {name, "figures", "../envs/plots.yaml",
+                                                                f"../scripts/{name}.py"}, name
+    # each rule's script is scripts/<name>.py, calling the function of that name from its module
+    assert {p.stem for p in (REPO / "scripts").glob("fig*.py")} | {"budget_curves"} == names
+    for fig in registry.FIGURES.values():
+        text = (REPO / fig.script).read_text()
+        assert f"from phononft.figures.{fig.module} import {fig.name}" in text and f"{fig.name}(" in text, fig.script
+    # the captions: report/<name>.rst, naming only the rule's own params and inputs
+    options = registry.option_values(load_config(SHIPPED))
+    assert {p.stem for p in (REPO / "report").glob("*.rst")} - {"workflow"} == names
+    for fig in registry.FIGURES.values():
+        caption = (REPO / fig.caption).read_text()
+        assert set(re.findall(r"snakemake\.params\.(\w+)", caption)) <= set(fig.params), fig.caption
+        used = set(re.findall(r"snakemake\.input\.(\w+)", caption))
+        assert used <= set(registry.rule_inputs(fig, options, ["Cu_fcc"])), fig.caption
+    # the SLURM profile groups every figure rule with the summary
+    groups = yaml.safe_load((REPO / "profiles" / "slurm" / "profile.yaml").read_text())["groups"]
+    assert {r for r, g in groups.items() if g == "summary"} - {"summary"} == names
+    # the partial summary draws the figures that read the table only, named as their rules
+    config = load_config(SHIPPED)
+    synthetic_results(tmp_path, config)
+    monkeypatch.chdir(tmp_path)
+    registry.draw_partial_figures(layout.summary(), config)
+    drawn = {p.stem for p in (tmp_path / layout.figure("x", partial=True)).parent.glob("*.png")}
+    table_only = {f.name for f in registry.FIGURES.values() if set(registry.rule_inputs(f, options, [])) == {"table"}}
+    assert drawn == table_only == {"budget_curves", "fig03_property_deviation", "fig06_cost",
+                                   "fig08_validation_errors", "fig09_thermal_deviation",
+                                   "fig11_validation_per_material"}
+
+
+#: which figures each option of the config key `figures` changes (config/schema.yaml)
+OPTION_FIGURES = {
+    "band_material": {"fig04_band_section", "fig10_band_grid"},
+    "imaginary_material": {"fig05_imaginary_modes"},
+    "budget": {"fig03_property_deviation", "fig04_band_section", "fig05_imaginary_modes", "fig10_band_grid",
+               "fig11_validation_per_material"},
+    "seed": {"fig04_band_section", "fig05_imaginary_modes", "fig10_band_grid"},
+    "band_segments": {"fig04_band_section"},
+    "cost_metric": {"fig06_cost"},
+    "cost_target": {"fig06_cost"},
+}
+
+
+@pytest.mark.parametrize("key, value", [("band_material", "Cu_bcc"), ("imaginary_material", "Cu3Au"),
+                                        ("budget", 2), ("seed", 1), ("band_segments", [0, 2]),
+                                        ("cost_metric", "force_mae"), ("cost_target", 0.25)])
+def test_an_option_changes_the_rules_of_its_figures_only(key, value):
+    """A rule's params and inputs follow what its figure shows: a changed option reruns the figures that take it."""
+    config = load_config(SHIPPED)
+    config["seeds"] = [0, 1]
+    before = registry.option_values(config)
+    config["figures"][key] = value
+    after = registry.option_values(config)
+    changed = {name for name, fig in registry.FIGURES.items()
+               if registry.rule_params(fig, before) != registry.rule_params(fig, after)
+               or registry.rule_inputs(fig, before, ["Cu_fcc"]) != registry.rule_inputs(fig, after, ["Cu_fcc"])}
+    assert changed == OPTION_FIGURES[key]
 
 
 # ------------------------------------------------------------------------------------- a real figure run
@@ -160,9 +248,9 @@ def synthetic_results(root: Path, config: dict) -> None:
                     (e / "surface.json").write_text(json.dumps(_surface(1 + err)))
                     for m, u in metrics.items():
                         rows.append((mat, s, b, seed, m, (1.0 + i) * (1 + err), u))
-    (root / "results" / "summary").mkdir(parents=True)
+    (root / layout.summary()).parent.mkdir(parents=True)
     pd.DataFrame(rows, columns=["material", "strategy", "budget", "seed", "metric", "value", "unit"]).to_csv(
-        root / "results" / "summary" / "metrics.csv", index=False)
+        root / layout.summary(), index=False)
 
 
 @pytest.mark.slow
@@ -178,12 +266,11 @@ def test_figure_rules_run_and_report(tmp_path):
     res = run([*SNAKEMAKE, "figures", "--configfile", str(cfg), "--directory", str(tmp_path), "-j1",
                "--allowed-rules", *allowed], tmp_path, timeout=1200)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    figs = tmp_path / "results" / "figures"
-    for rule in FIGURE_RULES:
-        name = rule.removeprefix("figure_")
-        assert (figs / f"{name}.png").stat().st_size > 10_000, name
-        assert (figs / f"{name}.pdf").read_bytes()[:4] == b"%PDF", name
-    assert "fig01_overview" in (figs / "rulegraph.dot").read_text()
+    for name in FIGURE_RULES:
+        assert (tmp_path / layout.figure(name, "png")).stat().st_size > 10_000, name
+        assert (tmp_path / layout.figure(name, "pdf")).read_bytes()[:4] == b"%PDF", name
+        assert "wrote" in (tmp_path / layout.log("figures", name)).read_text(), name
+    assert "fig01_overview" in (tmp_path / layout.figure("rulegraph", "dot")).read_text()
     res = run([*SNAKEMAKE, "--configfile", str(cfg), "--directory", str(tmp_path),
                "--report", "results/report.html"], tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]

@@ -1,7 +1,9 @@
-"""Figures: every function draws a non-empty PNG and PDF from small synthetic inputs (incl. NaN/missing)."""
+"""Figures (phononft.figures.*): every function draws a non-empty PNG and PDF from small synthetic inputs (incl.
+NaN/missing); the loaders, table statistics, strategy style and the rule-graph layout."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -9,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from phononft import figures as F
+from phononft import layout
+from phononft.figures import bandfiles, bands, budget, cost, data, dataset, deviations, overview, rulegraph, \
+    style, validation
 
 MATERIALS = ("Cu", "Cu3Au", "Cu_bcc", "Al")
 BUDGETS = (1, 2, 5, 10, 20)
@@ -150,24 +154,25 @@ def write_json(path: Path, data) -> Path:
     return path
 
 
-def material_tree(root: Path, *, missing: bool = False) -> Path:
-    """results/{material}/structures/structure.json and evaluate/*/bands.json + surface.json for a few models."""
+def material_tree(workdir: Path, *, missing: bool = False) -> Path:
+    """Under ``workdir``, the results layout's structure summaries of every material of STRUCTURES and Cu_bcc's
+    reference and model band / surface files (phononft.layout); returns the results root."""
     for mat, st in STRUCTURES.items():
-        write_json(root / mat / "structures" / "structure.json", st)
-    ev = root / "Cu_bcc" / "evaluate"
-    write_json(root / "Cu_bcc" / "reference" / "bands.json", synthetic_bands(imaginary=True))
-    write_json(root / "Cu_bcc" / "reference" / "surface.json", synthetic_surface())
+        write_json(workdir / layout.structure(mat, "json"), st)
+    write_json(workdir / layout.reference("Cu_bcc", "bands.json"), synthetic_bands(imaginary=True))
+    write_json(workdir / layout.reference("Cu_bcc", "surface.json"), synthetic_surface())
     for strat, shift in (("pretrained", -0.12), ("scratch", 0.08), ("naive", 0.03), ("lora", 0.01),
                          ("equitrain", -0.01), ("l2sp", 0.02)):
-        b = 0 if strat == "pretrained" else 10
-        d = ev / strat / f"n{b}" / "s0"
         if missing and strat == "scratch":
             continue
-        write_json(d / "bands.json", synthetic_bands(shift=shift, imaginary=strat != "pretrained"))
-        write_json(d / "surface.json", synthetic_surface(soft=1 + 3 * shift))
+        b = 0 if strat == "pretrained" else 10
+        write_json(workdir / layout.evaluation("Cu_bcc", strat, b, 0, "bands.json"),
+                   synthetic_bands(shift=shift, imaginary=strat != "pretrained"))
+        write_json(workdir / layout.evaluation("Cu_bcc", strat, b, 0, "surface.json"),
+                   synthetic_surface(soft=1 + 3 * shift))
     if missing:  # an unreadable file counts as missing too
-        (ev / "naive" / "n10" / "s0" / "surface.json").write_text("{not json")
-    return root
+        (workdir / layout.evaluation("Cu_bcc", "naive", 10, 0, "surface.json")).write_text("{not json")
+    return workdir / layout.RESULTS
 
 
 def check_outputs(png: Path, pdf: Path) -> None:
@@ -202,14 +207,14 @@ def test_load_table_normalises(tmp_path):
     df["value"] = df["value"].astype(object)
     df.loc[0, "value"] = "failed"
     df.to_csv(p, index=False)
-    t = F.load_table(p)
+    t = data.load_table(p)
     assert np.isnan(t.loc[0, "value"]) and t["budget"].dtype.kind == "i"
     with pytest.raises(ValueError):
-        F.load_table(pd.DataFrame({"material": ["a"]}))
+        data.load_table(pd.DataFrame({"material": ["a"]}))
 
 
 def test_load_bands_variants():
-    b = F.load_bands(synthetic_bands())
+    b = bandfiles.load_bands(synthetic_bands())
     assert b.nseg == 5 and b.frequencies[0].shape == (21, 6)
     pos, lab = b.ticks()
     assert lab == ["Γ", "X", "U|K", "Γ", "L", "W"] and len(pos) == 6
@@ -219,23 +224,23 @@ def test_load_bands_variants():
     d["connections"] = [True, False, True]
     d["distances"] = [list(np.asarray(x) - x[0]) for x in d["distances"]]
     d["frequencies"][1] = np.asarray(d["frequencies"][1]).T.tolist()
-    b = F.load_bands(d)
+    b = bandfiles.load_bands(d)
     assert b.ticks()[1] == ["Γ", "X", "U|K", "Γ"]
     assert all(b.distances[i][0] >= b.distances[i - 1][-1] - 1e-9 for i in range(1, 3))
     assert b.frequencies[1].shape == (21, 6)
     # single flat segment, no labels
-    b = F.load_bands({"distances": [0, 1, 2], "frequencies": [[0, 1], [1, 2], [2, 3]]})
+    b = bandfiles.load_bands({"distances": [0, 1, 2], "frequencies": [[0, 1], [1, 2], [2, 3]]})
     assert b.nseg == 1 and b.ticks()[1] == ["", ""]
-    assert F.pretty_label("X_1") == "X$_{1}$"
+    assert bandfiles.pretty_label("X_1") == "X$_{1}$"
 
 
 def test_load_surface_variants():
-    s = F.load_surface(synthetic_surface())
+    s = bandfiles.load_surface(synthetic_surface())
     assert s.is_2d and s.energy.shape == (13, 11)
     d = synthetic_surface()
     d["energy"] = np.asarray(d["energy"]).T.tolist()
-    assert F.load_surface(d).energy.shape == (13, 11)
-    s = F.load_surface(synthetic_surface(one_d=True))
+    assert bandfiles.load_surface(d).energy.shape == (13, 11)
+    s = bandfiles.load_surface(synthetic_surface(one_d=True))
     assert not s.is_2d and s.energy.shape == (13,)
 
 
@@ -257,27 +262,27 @@ def evaluate_surface(*, soft: float = 1.0, n_modes: int = 2) -> dict:
 
 
 def test_load_surface_evaluate_format(tmp_path):
-    s = F.load_surface(evaluate_surface())
+    s = bandfiles.load_surface(evaluate_surface())
     assert s.is_2d and s.energy.shape == (9, 9) and s.amplitude_unit == "Å"
     assert np.allclose(s.a1, s.a2) and s.a1[0] == pytest.approx(-0.3)
     assert s.modes[0]["q"] == [0.5, 0.5, 0.0] and s.modes[1]["frequency"] == -0.5
     # the grid is [i][j] = E(A1 = amplitudes[i], A2 = amplitudes[j]): A1 is the softer mode here
     assert s.energy[0, 4] < s.energy[4, 0]
-    s = F.load_surface(write_json(tmp_path / "one.json", evaluate_surface(n_modes=1)))
+    s = bandfiles.load_surface(write_json(tmp_path / "one.json", evaluate_surface(n_modes=1)))
     assert not s.is_2d and s.energy.shape == (9,)
     with pytest.raises(ValueError, match="no energy surface"):
-        F.load_surface(evaluate_surface(n_modes=0))
+        bandfiles.load_surface(evaluate_surface(n_modes=0))
     with pytest.warns(UserWarning, match="surface unreadable"):
-        assert F._maybe_surface(evaluate_surface(n_modes=0)) is None
+        assert bandfiles.maybe_surface(evaluate_surface(n_modes=0)) is None
 
 
 def test_fig05_evaluate_format(tmp_path):
     png, pdf = outs(tmp_path, "fig05_eval")
-    F.fig05_imaginary_modes(synthetic_bands(imaginary=True),
-                            {"pretrained": synthetic_bands(shift=-0.1), "lora (N=10)": synthetic_bands()},
-                            evaluate_surface(),
-                            {"pretrained": evaluate_surface(soft=0.5), "lora (N=10)": evaluate_surface(soft=1.1)},
-                            png, pdf, material="Cu_bcc")
+    bands.fig05_imaginary_modes(synthetic_bands(imaginary=True),
+                                {"pretrained": synthetic_bands(shift=-0.1), "lora (N=10)": synthetic_bands()},
+                                evaluate_surface(),
+                                {"pretrained": evaluate_surface(soft=0.5), "lora (N=10)": evaluate_surface(soft=1.1)},
+                                png, pdf, material="Cu_bcc")
     check_outputs(png, pdf)
 
 
@@ -285,134 +290,204 @@ def test_pooled_rows_are_not_a_material(tmp_path):
     df = synthetic_table()
     pooled = pd.DataFrame([{"material": "all", "strategy": "lora", "budget": 10, "seed": 0,
                             "metric": "new_phase_f1", "value": 1.0, "unit": "1"}])
-    assert "all" not in set(F._table(pd.concat([df, pooled], ignore_index=True))["material"])
+    assert "all" not in set(data.material_rows(pd.concat([df, pooled], ignore_index=True))["material"])
 
 
 def test_deviation_and_target_helpers():
     df = synthetic_table()
-    d = F.deviations(df, "heat_capacity", 10)
-    assert set(d["strategy"]) == set(F.STRATEGY_ORDER) and d["deviation"].abs().max() < 100
-    mb = F.min_budget_to_target(df, "rmse", 0.3)
+    d = data.deviations(df, "heat_capacity", 10)
+    assert set(d["strategy"]) == set(style.STRATEGY_ORDER) and d["deviation"].abs().max() < 100
+    mb = data.min_budget_to_target(df, "rmse", 0.3)
     assert set(mb["status"]) <= {"reached", "not reached", "n/a"}
     assert (mb.loc[mb["status"] == "reached", "min_budget"] >= 0).all()
-    nan = F.min_budget_to_target(synthetic_table(nan=True), "rmse", 0.3)
+    nan = data.min_budget_to_target(synthetic_table(nan=True), "rmse", 0.3)
     assert (nan.loc[nan["strategy"] == "multihead", "status"] == "n/a").all()
 
 
 def test_parse_dot():
-    nodes, edges = F.parse_dot(RULEGRAPH)
+    nodes, edges = rulegraph.parse_dot(RULEGRAPH)
     assert nodes["0"] == "all" and len(nodes) == 11 and ("7", "9") in edges and len(edges) == 16
+    nodes, edges = rulegraph.parse_dot('digraph g { a -> b -> c; b [label = "B b"]; }')  # chains, labels
+    assert nodes == {"a": "a", "b": "B b", "c": "c"} and edges == [("a", "b"), ("b", "c")]
+    assert rulegraph.parse_dot("digraph snakemake_dag {}") == ({}, [])
+
+
+def crossings(drawing: rulegraph.GraphLayout) -> list[tuple[str, str, str]]:
+    """(edge source, edge target, box) for every edge that runs through a box other than its own ends'."""
+    found = []
+    for a, b, line in drawing.edges:
+        pts = np.asarray(line)
+        t = np.linspace(0, 1, 200)[:, None]
+        samples = np.concatenate([p + t * (q - p) for p, q in zip(pts[:-1], pts[1:])])
+        for n, (x, y, w, h) in drawing.boxes.items():
+            inside = (np.abs(samples[:, 0] - x) < w / 2 - 1e-6) & (np.abs(samples[:, 1] - y) < h / 2 - 1e-6)
+            if inside.any() and n not in (a, b):
+                found.append((a, b, n))
+    return found
+
+
+@pytest.mark.parametrize("simplify", [True, False], ids=["figures_merged", "as_is"])
+def test_layered_layout_no_edge_through_a_box(simplify):
+    nodes, edges = rulegraph.parse_dot(RULEGRAPH)
+    if simplify:
+        nodes, edges = rulegraph.collapse_graph(nodes, edges, groups={rulegraph.FIGURE_RULES: "figures ({n})"},
+                                                drop=rulegraph.DROPPED_RULES)
+    drawing = rulegraph.layered_layout(nodes, edges)
+    assert set(drawing.boxes) == set(nodes) and len(drawing.edges) == len(set(edges))
+    assert not crossings(drawing)
+    # layered: every edge goes down, from its source's bottom to its target's top, boxes apart in a layer
+    for a, b, line in drawing.edges:
+        (xa, ya, wa, ha), (xb, yb, wb, hb) = drawing.boxes[a], drawing.boxes[b]
+        assert yb > ya and line[0][1] == pytest.approx(ya + ha / 2) and line[-1][1] == pytest.approx(yb - hb / 2)
+        assert abs(line[0][0] - xa) < wa / 2 and abs(line[-1][0] - xb) < wb / 2
+    rows: dict[float, list] = {}
+    for x, y, w, _ in drawing.boxes.values():
+        rows.setdefault(y, []).append((x - w / 2, x + w / 2))
+    for row in rows.values():
+        row.sort()
+        assert all(right < left for (_, right), (left, _) in zip(row, row[1:]))
+    # the check itself finds an edge drawn straight through a box in its way
+    a, b, line = next((a, b, line) for a, b, line in drawing.edges if len(line) > 2)
+    broken = rulegraph.GraphLayout(drawing.labels, drawing.boxes, [(a, b, [line[0], line[-1]])], drawing.fontsize)
+    middle = [n for n, (x, y, w, h) in drawing.boxes.items() if drawing.boxes[a][1] < y < drawing.boxes[b][1]]
+    broken.boxes[middle[0]] = ((line[0][0] + line[-1][0]) / 2, (line[0][1] + line[-1][1]) / 2, 20.0, 10.0)
+    assert crossings(broken) == [(a, b, middle[0])]
+
+
+def test_strategy_style():
+    assert style.strategy_style("lora") == ("lora", "#d62728", "P")
+    assert style.strategy_style("reference")[1:] == ("#000000", "*")
+    label, color, marker = style.strategy_style("adapter_x")  # unknown: own name, a stable colour, a circle
+    assert label == "adapter_x" and marker == "o" and color == style.strategy_style("adapter_x")[1]
+    assert style.strategy_color("lora (N=10)") == "#d62728" and style.strategy_marker("naive (N=2)") == "D"
+    assert len({style.strategy_style(s)[1] for s in style.STRATEGY_ORDER}) == len(style.STRATEGY_ORDER)
+    assert style.ordered_strategies(["zeta", "lora", "reference", "pretrained"]) == ["pretrained", "lora", "zeta"]
 
 
 # ------------------------------------------------------------------------------------------------ figures
 
 def test_budget_curves(table_csv, tmp_path):
     png, pdf = outs(tmp_path, "curves")
-    F.budget_curves(table_csv, png, pdf)
+    budget.budget_curves(table_csv, png, pdf)
     check_outputs(png, pdf)
     png, pdf = outs(tmp_path, "curves_one")
-    F.budget_curves(table_csv, png, pdf, material="Cu", metrics=("rmse",))
+    budget.budget_curves(table_csv, png, pdf, material="Cu", metrics=("rmse",))
     check_outputs(png, pdf)
 
 
 def test_fig01_overview(tmp_path, monkeypatch):
-    monkeypatch.setattr(F.shutil, "which", lambda name: None)  # the matplotlib fallback
+    monkeypatch.setattr(rulegraph.shutil, "which", lambda name: None)  # the matplotlib fallback
     png, pdf = outs(tmp_path, "fig01")
-    F.fig01_overview(RULEGRAPH, png, pdf)
+    overview.fig01_overview(RULEGRAPH, png, pdf)
     check_outputs(png, pdf)
     dot = tmp_path / "rulegraph.dot"
     dot.write_text(RULEGRAPH)
-    F.fig01_overview(dot, png, pdf)
+    overview.fig01_overview(dot, png, pdf)
     check_outputs(png, pdf)
-    F.fig01_overview("digraph snakemake_dag {}", png, pdf)  # empty graph: marked n/a
+    overview.fig01_overview("digraph snakemake_dag {}", png, pdf)  # empty graph: marked n/a
     check_outputs(png, pdf)
 
 
-@pytest.mark.skipif(F.shutil.which("dot") is None, reason="graphviz dot not installed")
+@pytest.mark.skipif(rulegraph.shutil.which("dot") is None, reason="graphviz dot not installed")
 def test_fig01_overview_graphviz(tmp_path):
     png, pdf = outs(tmp_path, "fig01_dot")
-    F.fig01_overview(RULEGRAPH, png, pdf)
+    overview.fig01_overview(RULEGRAPH, png, pdf)
     check_outputs(png, pdf)
 
 
 def test_fig02_and_fig07_dataset(tmp_path):
-    root = material_tree(tmp_path / "results")
-    paths = sorted(root.glob("*/structures/structure.json"))
+    material_tree(tmp_path)
+    paths = [tmp_path / layout.structure(m, "json") for m in STRUCTURES]
+    # each summary counts for its own material (the folder above structures/ in the layout)
+    assert list(data.load_structures(paths)) == list(STRUCTURES)
     png, pdf = outs(tmp_path, "fig02")
-    F.fig02_dataset(paths, png, pdf)
+    dataset.fig02_dataset(paths, png, pdf)
     check_outputs(png, pdf)
     png, pdf = outs(tmp_path, "fig07")
-    F.fig07_element_heatmap(STRUCTURES, png, pdf)
+    dataset.fig07_element_heatmap(STRUCTURES, png, pdf)
     check_outputs(png, pdf)
-    assert F.periodic_position(29) == (4, 11) and F.periodic_position(57) == (9, 3)
-    assert F.periodic_position(118) == (7, 18) and F.periodic_position(8) == (2, 16)
+    assert dataset.periodic_position(29) == (4, 11) and dataset.periodic_position(57) == (9, 3)
+    assert dataset.periodic_position(118) == (7, 18) and dataset.periodic_position(8) == (2, 16)
 
 
 def test_fig03_fig09_deviation(table_csv, tmp_path):
     png, pdf = outs(tmp_path, "fig03")
-    F.fig03_property_deviation(table_csv, png, pdf, budget=10)
+    deviations.fig03_property_deviation(table_csv, png, pdf, budget=10)
     check_outputs(png, pdf)
     png, pdf = outs(tmp_path, "fig09")
-    F.fig09_thermal_deviation(table_csv, png, pdf)
+    deviations.fig09_thermal_deviation(table_csv, png, pdf)
     check_outputs(png, pdf)
     png, pdf = outs(tmp_path, "fig09b")
-    F.fig09_thermal_deviation(table_csv, png, pdf, budget=5)
+    deviations.fig09_thermal_deviation(table_csv, png, pdf, budget=5)
     check_outputs(png, pdf)
 
 
 @pytest.mark.parametrize("missing", [False, True], ids=["complete", "missing"])
 def test_band_figures(tmp_path, missing):
-    root = material_tree(tmp_path / "results", missing=missing)
-    ref = root / "Cu_bcc" / "reference"
-    bands = F.eval_files(root, "Cu_bcc", budget=10)
-    surfs = F.eval_files(root, "Cu_bcc", budget=10, filename="surface.json")
-    assert bands["frozen (N=10)"] is None and bands["pretrained"] is not None
-    assert (bands["scratch (N=10)"] is None) == missing
+    root = material_tree(tmp_path, missing=missing)
+    ref_bands = tmp_path / layout.reference("Cu_bcc", "bands.json")
+    ref_surface = tmp_path / layout.reference("Cu_bcc", "surface.json")
+    model_bands = bandfiles.eval_files(root, "Cu_bcc", budget=10)
+    surfaces = bandfiles.eval_files(root, "Cu_bcc", budget=10, filename="surface.json")
+    assert model_bands["frozen (N=10)"] is None and model_bands["pretrained"] is not None
+    assert (model_bands["scratch (N=10)"] is None) == missing
     png, pdf = outs(tmp_path, "fig04")
-    F.fig04_band_section(ref / "bands.json", bands, png, pdf, segments=(0, 2), material="Cu (bcc)")
+    bands.fig04_band_section(ref_bands, model_bands, png, pdf, segments=(0, 2), material="Cu (bcc)")
     check_outputs(png, pdf)
     png, pdf = outs(tmp_path, "fig10")
-    F.fig10_band_grid(ref / "bands.json", bands, png, pdf, material="Cu (bcc)",
-                      annotations={"lora (N=10)": "RMSE 0.02 THz"})
+    bands.fig10_band_grid(ref_bands, model_bands, png, pdf, material="Cu (bcc)",
+                          annotations={"lora (N=10)": "RMSE 0.02 THz"})
     check_outputs(png, pdf)
     png, pdf = outs(tmp_path, "fig05")
-    import contextlib
     with pytest.warns(UserWarning, match="surface unreadable") if missing else contextlib.nullcontext():
-        F.fig05_imaginary_modes(ref / "bands.json", bands, ref / "surface.json", surfs, png, pdf,
-                                material="Cu (bcc)")
+        bands.fig05_imaginary_modes(ref_bands, model_bands, ref_surface, surfaces, png, pdf, material="Cu (bcc)")
     check_outputs(png, pdf)
+
+
+def test_rmse_notes_of_the_band_grid():
+    """fig10's panel notes: each model's band RMSE at the figure budget and seed (pretrained at 0), from the table."""
+    df = synthetic_table(nan=True)
+    notes = bands.rmse_notes(df, "Cu", ["pretrained", "lora", "multihead"], budget=10, seed=1)
+    for s, b, label in (("pretrained", 0, "pretrained"), ("lora", 10, "lora (N=10)")):
+        row = df[(df.material == "Cu") & (df.metric == "rmse") & (df.strategy == s) & (df.budget == b) & (df.seed == 1)]
+        if row["value"].notna().all():
+            assert notes[label] == f"RMSE {row['value'].iloc[0]:.3f} THz"
+        else:
+            assert label not in notes
+    assert "multihead (N=10)" not in notes  # failed everywhere: no note
 
 
 def test_fig05_one_mode(tmp_path):
     png, pdf = outs(tmp_path, "fig05_1d")
-    F.fig05_imaginary_modes(synthetic_bands(imaginary=True), {"lora (N=10)": synthetic_bands(shift=0.02)},
-                            synthetic_surface(one_d=True),
-                            {"lora (N=10)": synthetic_surface(soft=1.1, one_d=True), "naive (N=10)": None},
-                            png, pdf, segments=(0, 3))
+    bands.fig05_imaginary_modes(synthetic_bands(imaginary=True), {"lora (N=10)": synthetic_bands(shift=0.02)},
+                                synthetic_surface(one_d=True),
+                                {"lora (N=10)": synthetic_surface(soft=1.1, one_d=True), "naive (N=10)": None},
+                                png, pdf, segments=(0, 3))
     check_outputs(png, pdf)
 
 
 def test_fig06_cost(table_csv, tmp_path):
     png, pdf = outs(tmp_path, "fig06")
-    F.fig06_cost(table_csv, png, pdf, metric="rmse", target=0.25)
+    cost.fig06_cost(table_csv, png, pdf, metric="rmse", target=0.25)
     check_outputs(png, pdf)
 
 
 def test_fig08_fig11_validation(table_csv, tmp_path):
     png, pdf = outs(tmp_path, "fig08")
-    F.fig08_validation_errors(table_csv, png, pdf)
+    validation.fig08_validation_errors(table_csv, png, pdf)
     check_outputs(png, pdf)
     png, pdf = outs(tmp_path, "fig11")
-    F.fig11_validation_per_material(table_csv, png, pdf, budget=10)
+    validation.fig11_validation_per_material(table_csv, png, pdf, budget=10)
     check_outputs(png, pdf)
 
 
 def test_all_nan_table_does_not_crash(tmp_path):
     df = synthetic_table()
     df["value"] = np.nan
-    for name, fn, kw in (("c", F.budget_curves, {}), ("f3", F.fig03_property_deviation, {}),
-                         ("f6", F.fig06_cost, {}), ("f8", F.fig08_validation_errors, {}),
-                         ("f9", F.fig09_thermal_deviation, {}), ("f11", F.fig11_validation_per_material, {})):
+    for name, fn, kw in (("c", budget.budget_curves, {}), ("f3", deviations.fig03_property_deviation, {}),
+                         ("f6", cost.fig06_cost, {}), ("f8", validation.fig08_validation_errors, {}),
+                         ("f9", deviations.fig09_thermal_deviation, {}),
+                         ("f11", validation.fig11_validation_per_material, {})):
         png, pdf = outs(tmp_path, name)
         fn(df, png, pdf, **kw)
         assert png.stat().st_size > 0 and pdf.stat().st_size > 0

@@ -1,8 +1,0 @@
-"""Snakemake adapter: fig03, deviation of thermal and elastic properties at one budget (phononft.figures)."""
-from phononft.figures import fig03_property_deviation, load_table
-from phononft.logs import rule_logger
-
-log = rule_logger(snakemake.log[0])
-fig03_property_deviation(load_table(snakemake.input[0]), snakemake.output.png, snakemake.output.pdf,
-                         budget=snakemake.params.budget)
-log(f"wrote {snakemake.output.png} (N = {snakemake.params.budget})")

@@ -1,9 +1,0 @@
-"""Snakemake adapter: fig06, training structures needed to reach an accuracy target (phononft.figures)."""
-from phononft.figures import fig06_cost, load_table
-from phononft.logs import rule_logger
-
-log = rule_logger(snakemake.log[0])
-p = snakemake.params
-fig06_cost(load_table(snakemake.input[0]), snakemake.output.png, snakemake.output.pdf, metric=p.metric,
-           target=p.target)
-log(f"wrote {snakemake.output.png} (target {p.metric} < {p.target})")
