@@ -76,7 +76,8 @@ def prepare_hdf5(splits: dict[str, str | Path], out_dir: str | Path, *, energy_k
                  forces_key: str = FORCES_KEY, stress_key: str = STRESS_KEY) -> dict[str, Path]:
     """Labelled extxyz splits (``train``, ``valid``, optional ``test``) -> Equitrain HDF5 files, by
     ``equitrain.preprocess``.  Equitrain reads only names ending in ``.xyz``: the files are linked first."""
-    import equitrain
+    # not ``equitrain.preprocess``: in 1.0.0 that name becomes the submodule after its first call
+    from equitrain.preprocess import preprocess
 
     out_dir = Path(out_dir)
     links = out_dir / "xyz"
@@ -91,7 +92,7 @@ def prepare_hdf5(splits: dict[str, str | Path], out_dir: str | Path, *, energy_k
                           forces_key=forces_key, stress_key=stress_key)
     # preprocess sets the global default dtype and adds a stream handler to its logger on every call
     with _default_dtype(torch.get_default_dtype()), _quiet_logger("EqLog"):
-        equitrain.preprocess(args)
+        preprocess(args)
     return {split: out_dir / f"{split}.h5" for split in splits}
 
 
