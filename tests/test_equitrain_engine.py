@@ -120,6 +120,20 @@ def test_hdf5_keeps_the_labels_and_the_stress_convention(foundation, cu_data, tm
     assert np.abs(predicted).max() > 1e-4  # a real, non-zero stress was compared
 
 
+def test_non_finite_losses_stop_the_run_and_write_nothing(foundation, cu_data, tmp_path):
+    """Equitrain's meters skip non-finite batches; the engine refuses them instead."""
+    from phononft.torch_train import NonFiniteLossError, save_model_atomic
+
+    model = load_model(foundation[0])
+    with torch.no_grad():
+        next(p for n, p in model.named_parameters() if ".conv_tp_weights." in n).fill_(float("nan"))
+    save_model_atomic(model, tmp_path / "broken.model")
+    with pytest.raises(NonFiniteLossError, match="non-finite"):
+        train_with_equitrain(tmp_path / "broken.model", cu_data["train"], cu_data["valid"],
+                             tmp_path / "out.model", **RUN)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.model"]
+
+
 def test_unknown_options_are_refused():
     with pytest.raises(ValueError, match="no option"):
         equitrain_args("train", learning_rate=1e-3)

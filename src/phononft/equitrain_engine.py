@@ -32,6 +32,7 @@ import copy
 import logging
 import math
 import os
+import shutil
 import tempfile
 import time
 from argparse import Namespace
@@ -163,6 +164,8 @@ def train_with_equitrain(foundation: str | Path, train_file: str | Path, valid_f
             work_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix=f".{out_model.name}.equitrain.",
                                                                        dir=out_model.parent))
         work = Path(work_dir)
+        for sub in ("data", "run"):  # a rerun: stale HDF5 files would be reused, old checkpoints pruned against
+            shutil.rmtree(work / sub, ignore_errors=True)
         stack.enter_context(_default_dtype(torch_dtype))
         data = prepare_hdf5({"train": train_file, "valid": valid_file}, work / "data")
         foundation_model = load_model(foundation).to(dtype=torch_dtype)
@@ -257,7 +260,9 @@ def run_trainer(args: Namespace, *, patience: int | None, cpu: bool, log: Callab
                                           max_steps=args.valid_max_steps)
             return metrics
 
-        initial = _summary(validate(), args)
+        initial = validate()
+        _check_finite(initial, len(valid_loader.dataset), "validation loss of the foundation")
+        initial = _summary(initial, args)
         log(f"[{tag}] foundation: valid_loss {initial['loss']:.6g} valid_mae_f {_mev(initial['mae_f'])}")
         history, best_state, checkpoint = [], None, None
         for epoch in range(1, args.epochs + 1):
@@ -273,9 +278,8 @@ def run_trainer(args: Namespace, *, patience: int | None, cpu: bool, log: Callab
             row = {"epoch": epoch, "train_loss": train.main["total"].avg,
                    **{f"valid_{k}": v for k, v in _summary(valid, args).items()},
                    "lr": optimizer.param_groups[0]["lr"], "train_seconds": t_train}
-            for value, what in ((row["train_loss"], "training loss"), (row["valid_loss"], "validation loss")):
-                if not math.isfinite(value):
-                    raise NonFiniteLossError(f"{what} is {value} at epoch {epoch}; nothing saved")
+            _check_finite(train, len(train_loader.dataset), f"training loss (epoch {epoch})")
+            _check_finite(valid, len(valid_loader.dataset), f"validation loss (epoch {epoch})")
             if improved:
                 checkpoint = tb.save_checkpoint(args, epoch, valid.main, ema, accelerator, logger, model=model)
                 best_state = {n: p.detach().clone() for n, p in trainable.named_parameters() if p.requires_grad}
@@ -343,6 +347,14 @@ def _quiet_logger(name: str):
         for handler in [h for h in logger.handlers if h not in handlers]:
             handler.close()
             logger.removeHandler(handler)
+
+
+def _check_finite(metrics, n_graphs: int, what: str) -> None:
+    """Equitrain's meters skip non-finite batches silently: every structure must have been counted."""
+    meter = metrics.main["total"]
+    if meter.count != n_graphs or not math.isfinite(meter.avg):
+        raise NonFiniteLossError(f"{what}: {n_graphs - meter.count:g} of {n_graphs} structures gave a "
+                                 "non-finite loss; nothing saved")
 
 
 def _summary(metrics, args) -> dict:
