@@ -7,6 +7,12 @@ parameters.  CPU always; CUDA too when a GPU is visible.
     .venv/bin/python bench/bench_strategies.py --foundation results/foundation/model.model --epochs 5
 
 Without ``--foundation`` a small foundation (the demo's architecture) is pretrained first on softened EMT.
+
+Besides the workflow's strategies, two runs of the Equitrain package itself
+(:func:`phononft.equitrain_engine.train_with_equitrain`) on the same data: ``equitrain_pkg`` (its LoRA
+wrapper, with the ``equitrain`` strategy's options: compare with ``equitrain``, the same LoRA through
+peft) and ``equitrain_pkg_delta`` (its delta wrapper, with the ``l2sp`` strategy's lr and lambda as
+weight decay).
 """
 
 from __future__ import annotations
@@ -51,6 +57,27 @@ def make_foundation(d: Path, epochs: int) -> tuple[Path, Path]:
     return d / "foundation.model", d / "pt_train.extxyz"
 
 
+#: Equitrain-package runs: name -> (its wrapper, the workflow strategy whose options it takes)
+PACKAGE_RUNS = {"equitrain_pkg": ("lora", "equitrain"), "equitrain_pkg_delta": ("delta", "l2sp")}
+
+
+def run_package(name: str, config: dict, data: dict, foundation: Path, out: Path, epochs: int, device: str,
+                dtype: str) -> dict:
+    """One training with the Equitrain package (no early stopping), options taken from its strategy."""
+    from phononft.config import strategy_params
+    from phononft.equitrain_engine import train_with_equitrain
+
+    wrapper, strategy = PACKAGE_RUNS[name]
+    params = strategy_params(config, strategy)
+    options = {k: params[k] for k in ("lr", "batch_size", "energy_weight", "forces_weight", "stress_weight",
+                                      "rank_fraction") if k in params}
+    if "l2sp_lambda" in params:
+        options["weight_decay"] = params["l2sp_lambda"]
+    return train_with_equitrain(foundation, data["train"], data["valid"], out, wrapper=wrapper,
+                                max_epochs=epochs, patience=None, device=device, dtype=dtype,
+                                log=lambda s: None, **options)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--foundation", type=Path, help="foundation model file (default: pretrain a small one)")
@@ -59,7 +86,8 @@ def main(argv=None) -> int:
     p.add_argument("--n-train", type=int, default=10)
     p.add_argument("--cell", type=float, default=5.5, help="minimum supercell edge of the training cells (Å)")
     p.add_argument("--strategies", nargs="+",
-                   default=["scratch", "naive", "frozen", "multihead", "lora", "equitrain", "l2sp"])
+                   default=["scratch", "naive", "frozen", "multihead", "lora", "equitrain", "l2sp",
+                            *PACKAGE_RUNS])
     p.add_argument("--devices", nargs="+", default=None, help="default: cpu, and cuda when available")
     p.add_argument("--dtype", default="float64")
     p.add_argument("--json", type=Path, help="also write the table as JSON")
@@ -80,6 +108,13 @@ def main(argv=None) -> int:
         foundation, replay = (args.foundation, args.replay) if args.foundation else make_foundation(tmp, 10)
         for device in devices:
             for strategy in args.strategies:
+                if strategy in PACKAGE_RUNS:
+                    t0 = time.perf_counter()
+                    rec = run_package(strategy, config, data, foundation, tmp / f"{strategy}-{device}.model",
+                                      args.epochs, device, args.dtype)
+                    rows.append(_row(strategy, device, rec, time.perf_counter() - t0))
+                    _print_row(rows[-1])
+                    continue
                 params = strategy_params(config, strategy)
                 if strategy in ("equitrain", "l2sp"):
                     params.update(max_epochs=args.epochs, patience=10**6)
@@ -90,27 +125,34 @@ def main(argv=None) -> int:
                                tmp / f"{strategy}-{device}.model", tmp / f"{strategy}-{device}.json",
                                tmp / f"work-{strategy}-{device}", params, device=device, dtype=args.dtype,
                                replay_file=replay, log=lambda s: None)
-                rows.append({
-                    "strategy": strategy, "device": device, "epochs": rec.get("epochs_run"),
-                    "seconds_per_epoch": rec.get("seconds_per_epoch"),
-                    "total_seconds": time.perf_counter() - t0,
-                    "peak_memory_mb": rec.get("peak_memory_mb"),
-                    "trainable_fraction": (rec["trainable_parameters"] / rec["total_parameters"]
-                                           if rec.get("total_parameters") else None),
-                    "trainable_parameters": rec.get("trainable_parameters"),
-                })
-                r = rows[-1]
-                print(f"{strategy:10s} {device:5s} {r['seconds_per_epoch']:8.2f} s/epoch "
-                      f"{r['total_seconds']:8.1f} s total {r['peak_memory_mb'] or float('nan'):8.0f} MB "
-                      f"{r['trainable_fraction']:7.3f} trainable", flush=True)
-    print("\n| strategy | device | s/epoch | total s | peak MB | trainable fraction |")
-    print("| --- | --- | --- | --- | --- | --- |")
+                rows.append(_row(strategy, device, rec, time.perf_counter() - t0))
+                _print_row(rows[-1])
+    print("\n| strategy | device | s/epoch | total s | peak MB | trainable parameters | trainable fraction |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['strategy']} | {r['device']} | {r['seconds_per_epoch']:.2f} | {r['total_seconds']:.1f} | "
-              f"{r['peak_memory_mb'] or float('nan'):.0f} | {r['trainable_fraction']:.3f} |")
+              f"{r['peak_memory_mb'] or float('nan'):.0f} | {r['trainable_parameters']} | "
+              f"{r['trainable_fraction']:.3f} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0
+
+
+def _row(strategy: str, device: str, rec: dict, total_seconds: float) -> dict:
+    return {
+        "strategy": strategy, "device": device, "epochs": rec.get("epochs_run"),
+        "seconds_per_epoch": rec.get("seconds_per_epoch"), "total_seconds": total_seconds,
+        "peak_memory_mb": rec.get("peak_memory_mb"),
+        "trainable_fraction": (rec["trainable_parameters"] / rec["total_parameters"]
+                               if rec.get("total_parameters") else None),
+        "trainable_parameters": rec.get("trainable_parameters"),
+    }
+
+
+def _print_row(r: dict) -> None:
+    print(f"{r['strategy']:20s} {r['device']:5s} {r['seconds_per_epoch']:8.2f} s/epoch "
+          f"{r['total_seconds']:8.1f} s total {r['peak_memory_mb'] or float('nan'):8.0f} MB "
+          f"{r['trainable_parameters']} trainable ({r['trainable_fraction']:.3f})", flush=True)
 
 
 if __name__ == "__main__":
