@@ -57,13 +57,15 @@ def test_bad_config_stops_before_any_job(tmp_path):
 
 
 @pytest.mark.slow
-def test_end_to_end_tiny_workflow(tmp_path):
-    """structure -> rattle -> label -> foundation -> every strategy -> evaluate -> metrics.csv -> figure."""
+def test_end_to_end_tiny_workflow(tiny_run):
+    """structure -> reference -> rattle -> label -> foundation -> every strategy -> evaluate -> metrics.csv ->
+    figures (the run itself: conftest.tiny_run, shared with tests/test_rerun.py)."""
+    from phononft.metrics import undocumented
+
+    tmp_path, _ = tiny_run
     cfg = REPO / "tests" / "data" / "tiny.yaml"
-    res = run([*SNAKEMAKE, "--configfile", str(cfg), "--directory", str(tmp_path), "-j", "2"], tmp_path,
-              timeout=1500)
-    assert res.returncode == 0, res.stdout[-5000:] + res.stderr[-5000:]
-    table = pd.read_csv(tmp_path / "results" / "summary" / "metrics.csv")
+    table = pd.read_csv(tmp_path / layout.summary())
+    assert undocumented(table["metric"]) == [], "metrics without an entry in src/phononft/metrics.py"
     assert list(table.columns[:7]) == ["material", "strategy", "budget", "seed", "metric", "value", "unit"]
     config = load_config(cfg)
     for strategy in config["strategies"]:
@@ -72,6 +74,13 @@ def test_end_to_end_tiny_workflow(tmp_path):
         assert rows["value"].map(math.isfinite).all()
     ref = table[(table.strategy == "reference")]
     assert ref[ref.metric == "has_imaginary"]["value"].iloc[0] == 1  # bcc Cu is unstable under EMT
+    # every property has a reference value (no NaN by design): elastic, EOS, surface along the modes, phases
+    for metric in ("bulk_modulus_eos", "C11", "kappa_slack", "surface_min_meV_per_atom", "new_phase"):
+        assert math.isfinite(ref[ref.metric == metric]["value"].iloc[0]), metric
+    scores = table[(table.material == "all") & table.metric.str.startswith("phase_recall_")]
+    assert set(scores.strategy) == set(config["strategies"])  # the study's phase metric for every model
+    general = table[table.metric == "general_force_mae"]
+    assert len(general) == len(table[table.metric == "rmse"]) and general["value"].notna().all()  # forgetting
     units = dict(zip(table.metric, table.unit))
     assert units["rmse"] == "THz" and units["force_mae"] == "meV/Å" and units["heat_capacity"] == "J/K/mol"
     assert (tmp_path / "results" / "figures" / "budget_curves.png").stat().st_size > 10_000
