@@ -46,7 +46,7 @@ def imaginary_plan(phonon, icfg: Mapping, *, threshold: float = -0.1,
     """PLAN: the surface grid (static tasks) and the relaxation starts (``relax_free`` tasks) along the modes.
 
     ``icfg``: the config's ``evaluate.imaginary`` (``supercell_min_length`` Å, ``amplitude_max`` Å,
-    ``grid_points``, ``relax_amplitudes`` Å, ``fmax`` eV/Å, ``relax``).  ``given``: a reference's modes."""
+    ``grid_points``, ``relax_amplitudes`` Å, ``fmax`` eV/Å, ``relax_steps``, ``relax``).  ``given``: a reference's modes."""
     own = find_imaginary_modes(phonon, threshold=threshold)
     use = list(given or own)
     source = "given" if given else ("own" if own else "none")
@@ -58,7 +58,7 @@ def imaginary_plan(phonon, icfg: Mapping, *, threshold: float = -0.1,
     base, grid = surface_structures(phonon, use, amplitudes, supercell_matrix=plan.probe)
     if icfg["relax"]:
         plan.starts = relaxation_starts(phonon, use, icfg["relax_amplitudes"], fmax=icfg["fmax"],
-                                        supercell_matrix=plan.probe)
+                                        max_steps=icfg["relax_steps"], supercell_matrix=plan.probe)
     plan.n_grid = len(grid)
     plan.tasks = [base, *grid, *plan.starts]
     return plan

@@ -102,7 +102,8 @@ def _equivalent(d_a: np.ndarray, d_b: np.ndarray, maps, tol: float = 1e-6) -> bo
 
 def relaxation_starts(phonon, modes: Sequence[Mapping], amplitudes: Sequence[float] = (0.05, 0.1, 0.2), *,
                       combinations: Sequence[str] = COMBINATIONS, signs: Sequence[int] = (1, -1),
-                      unique: bool = True, fmax: float = 1e-3, supercell_matrix=None) -> list[Atoms]:
+                      unique: bool = True, fmax: float = 1e-3, max_steps: int = 1000,
+                      supercell_matrix=None) -> list[Atoms]:
     """PLAN (``relax_free`` tasks to ``fmax`` eV/Å): supercells (``phonon``'s, or the probe
     ``supercell_matrix``) displaced along the (up to two) first ``modes``.
 
@@ -143,7 +144,7 @@ def relaxation_starts(phonon, modes: Sequence[Mapping], amplitudes: Sequence[flo
                     continue
                 a = base.copy()
                 a.set_positions(base.get_positions() + d)
-                a = task(a, "relax_free", fmax=fmax, start=combo, start_sign=int(np.sign(sign)),
+                a = task(a, "relax_free", fmax=fmax, max_steps=max_steps, start=combo, start_sign=int(np.sign(sign)),
                          start_amplitude=float(amp), start_name=name, equivalent_starts=name)
                 a.arrays["start_displacement"] = d
                 starts.append(a)

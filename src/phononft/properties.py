@@ -111,7 +111,7 @@ def property_steps(structure: Atoms, cfg: dict, *, reference: Reference | None =
                                                   temperature=pcfg["temperature"])
         log(f"elastic: B_EOS {elastic_props['bulk_modulus_eos']:.1f} GPa, G_VRH "
             f"{elastic_props['shear_modulus_vrh']:.1f} GPa, kappa_Slack {elastic_props['kappa_slack']:.2f} W/m/K "
-            f"({len(elastic_tasks)} strained cells)")
+            f"({len(elastic_tasks)} cells: EOS scan and strained cells)")
 
     # 3. imaginary modes
     plan = imaginary_plan(phonon, ecfg["imaginary"], threshold=pcfg["imaginary_threshold"],
