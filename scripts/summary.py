@@ -1,5 +1,5 @@
-"""Snakemake adapter: the tidy metrics table (phononft.aggregate)."""
-from phononft.aggregate import collect, write_table
+"""Snakemake adapter: the tidy metrics table (phononft.summary)."""
+from phononft.summary import collect, write_table
 from phononft.logs import rule_logger
 
 log = rule_logger(snakemake.log[0])

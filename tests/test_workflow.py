@@ -79,8 +79,10 @@ def test_end_to_end_tiny_workflow(tiny_run):
         assert math.isfinite(ref[ref.metric == metric]["value"].iloc[0]), metric
     scores = table[(table.material == "all") & table.metric.str.startswith("phase_recall_")]
     assert set(scores.strategy) == set(config["strategies"])  # the study's phase metric for every model
-    general = table[table.metric == "general_force_mae"]
-    assert len(general) == len(table[table.metric == "rmse"]) and general["value"].notna().all()  # forgetting
+    # forgetting: every model that starts from the foundation is measured on the general set (scratch knows
+    # only the material's elements, and the tiny general set may hold none of them alone: then n = 0, NaN)
+    general = table[(table.metric == "general_force_mae") & (table.strategy != "scratch")]
+    assert len(general) == len(table[table.metric == "rmse"]) - 1 and general["value"].notna().all()
     units = dict(zip(table.metric, table.unit))
     assert units["rmse"] == "THz" and units["force_mae"] == "meV/Å" and units["heat_capacity"] == "J/K/mol"
     assert (tmp_path / "results" / "figures" / "budget_curves.png").stat().st_size > 10_000

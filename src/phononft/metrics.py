@@ -1,6 +1,6 @@
 """The one definition of every metric in ``results/summary/metrics.csv``: name, unit, meaning.
 
-The tidy table (:mod:`phononft.aggregate`) has one row per material x strategy x budget x seed x metric
+The tidy table (:mod:`phononft.summary`) has one row per material x strategy x budget x seed x metric
 (columns ``material, strategy, budget, seed, metric, value, unit``).  Each :class:`Metric` here says what
 one metric name (or a family of names, ``pattern``) means, its ``unit`` (the table's ``unit`` column,
 :func:`unit_of`), whether lower or higher is better, and how the figures aggregate seeds.  ``docs/metrics.md``
@@ -288,7 +288,7 @@ METRICS: tuple[Metric, ...] = (
     _m("epochs", "1", _TR, "", "Epochs run (early stopping on the validation split; 0 for ``pretrained``)."),
 )
 
-# Names without an entry keep the unit they had before this module existed (aggregate.PATTERN_UNITS).
+# Names without an entry keep the unit they had before this module existed (the former aggregate.PATTERN_UNITS).
 _FALLBACK_UNITS = [
     (re.compile(r"^C[1-6][1-6]$"), "GPa"), (re.compile(r"_modulus_(voigt|reuss|vrh)$|^cij_min_eigenvalue$"), "GPa"),
     (re.compile(r"^v_(longitudinal|transverse|mean)$"), "m/s"), (re.compile(r"^density$"), "kg/m^3"),
