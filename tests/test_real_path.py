@@ -192,8 +192,9 @@ def test_vasp_reference_equals_the_mock_reference(vasp_run, material, tmp_path):
 
 def test_failed_vasp_run_fails_the_job_naming_its_directory(tmp_path):
     config = write_config(tmp_path, vasp_config(tmp_path))
+    # the reference's relaxation (twice: two runs) succeeds, the labelling run after it fails
     res = run(tmp_path, config, [layout.labelled("Cu", "test")],
-              env={"FAKE_VASP_LOG": str(tmp_path / "calls.log"), "FAKE_VASP_MODE": "fail"})
+              env={"FAKE_VASP_LOG": str(tmp_path / "calls.log"), "FAKE_VASP_MODE": "ok,ok,fail"})
     assert res.returncode != 0
     jobdir = (tmp_path / "results" / "Cu" / "label" / "vasp" / "test" / "0").resolve()
     out = res.stdout + res.stderr

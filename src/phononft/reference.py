@@ -129,6 +129,8 @@ def answer_tasks(tasks: Sequence[Atoms], indices: Sequence[int], step_dir: str |
         jobdir = Path(step_dir) / str(i)
         kw = dict(settings, command=command, log=log,
                   gamma_only=phonon_gamma_only and "displacement" in atoms.info)
+        if kind != "static" and atoms.info.get("max_steps"):  # the same step limit as in process (NSW)
+            kw["incar"] = {**settings["incar"], "NSW": int(atoms.info["max_steps"])}
         try:
             if kind == "relax_cell":
                 done = relax_twice(atoms, jobdir, fmax=fmax, **kw)
