@@ -15,6 +15,7 @@ from phononft.config import (
     labeller_settings,
     model_runs,
     reference_settings,
+    relax_settings,
     resolve_material_paths,
     strategy_params,
     validate_config,
@@ -136,6 +137,7 @@ def label_benchmarks():
 
 # ---- reference -----------------------------------------------------------------------------------------
 REFERENCE_SETTINGS = reference_settings(config)  # labeller, phonon and evaluate settings only
+RELAX_SETTINGS = relax_settings(config)  # the relaxed cell: labeller and relaxation settings only
 
 
 def precomputed(wildcards):

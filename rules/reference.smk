@@ -36,7 +36,7 @@ rule reference_relax:
     output:
         layout.reference("{material}", "relaxed.extxyz"),
     params:
-        settings=REFERENCE_SETTINGS,
+        settings=RELAX_SETTINGS,
     log:
         layout.log("reference", "{material}_relax"),
     conda:
@@ -56,7 +56,8 @@ checkpoint reference_tasks:
     wildcard_constraints:
         step="[012]",
     params:
-        settings=REFERENCE_SETTINGS,
+        # step 0 (the relaxation) depends on the relaxation's settings only, later steps on all of them
+        settings=lambda w: RELAX_SETTINGS if w.step == "0" else REFERENCE_SETTINGS,
     log:
         layout.log("reference", "{material}_step{step}_tasks"),
     conda:

@@ -77,7 +77,8 @@ def test_phonon_setting_reruns_evaluations_not_training(tiny_run):
 
     jobs = edited(workdir, config, edit)
     rules = rules_of(jobs)
-    assert not rules & {"foundation", "structures", "rattle", "label", "finetune", "zero_shot"}
+    assert not rules & {"foundation", "structures", "reference_relax", "rattle", "label", "replay", "finetune",
+                        "zero_shot"}
     assert rules == {"reference", "evaluate", "evaluate_zero_shot", "summary"} | TABLE_FIGURES | MODEL_FIGURES
     evaluated = {wc["strategy"] for rule, wc in jobs if rule.startswith("evaluate")}
     assert evaluated == set(config["strategies"])
@@ -93,7 +94,7 @@ def test_added_material_runs_its_own_jobs_only(tiny_run):
     materials = {wc.get("material") for _, wc in jobs} - {None}
     assert materials == {"Cu_fcc"}, "a finished material was scheduled again"
     new = rules_of([(r, wc) for r, wc in jobs if wc.get("material") == "Cu_fcc"])
-    assert new == {"structures", "rattle", "label", "reference", "finetune", "zero_shot", "evaluate",
-                   "evaluate_zero_shot"}
+    assert new == {"structures", "reference_relax", "rattle", "label", "reference", "replay", "finetune",
+                   "zero_shot", "evaluate", "evaluate_zero_shot"}
     assert rules_of([(r, wc) for r, wc in jobs if "material" not in wc]) == \
         {"summary"} | TABLE_FIGURES | DATASET_FIGURES

@@ -176,6 +176,16 @@ def reference_settings(config: dict) -> dict:
             "phonon_gamma_only": vasp and config["labeller"]["vasp"]["phonon_gamma_only"]}
 
 
+def relax_settings(config: dict) -> dict:
+    """What the reference's relaxed cell depends on (rattled structures and every model start from it): the
+    labeller and the relaxation's own settings, nothing else of the phonon or evaluation settings (an edit of
+    the q-mesh must not re-rattle, relabel and retrain)."""
+    out = reference_settings(config)
+    out["phonons"] = {k: config["phonons"][k] for k in ("relax_fmax", "relax_steps")}
+    out["evaluate"] = {}
+    return out
+
+
 def job_runtimes(config: dict) -> dict[str, tuple[int, str]]:
     """Wall time (minutes) of one job of each stage from the work it does, with the config keys it comes from:
     ``{rule: (minutes, explanation)}``.  (reference_vasp: the worst case, a job of relaxations.)"""

@@ -182,11 +182,7 @@ def relaxed_structure(structure: Atoms, cfg: dict, *, calc=None, answer_files: S
         answers = run_tasks(tasks, calc)
     else:
         answers = [a for f in answer_files for a in read_extxyz(f)]
-    try:
-        steps.send(answers)
-    except StopIteration:  # pragma: no cover - the computation has three steps
-        pass
-    relaxed = answers[0] if answers else None
+    relaxed = answers[0] if answers else None  # step 0's answer (the steps after it are not planned here)
     if relaxed is None:
         return to_ase_atoms(precomputed.unitcell)
     return Atoms(relaxed.get_chemical_symbols(), cell=relaxed.cell[:], positions=relaxed.get_positions(), pbc=True)

@@ -57,7 +57,7 @@ def label_batch(images: Sequence[Atoms], indices: Sequence[int], split_dir: str 
         except VaspError as err:
             failed.append(str(err))
     if failed:
-        raise VaspError(f"{len(failed)} of {len(indices)} VASP runs of this job failed: " + " | ".join(failed))
+        raise VaspError(None, f"{len(failed)} of {len(indices)} VASP runs of this job failed: " + " | ".join(failed))
     write_extxyz(output, labelled)
     return labelled
 
