@@ -350,8 +350,8 @@ def test_label_job_builds_the_training_series_from_own_data(tmp_path):
 
 @pytest.mark.slow
 def test_label_jobs_mix_own_and_rattled_structures(tmp_path):
-    """(23-31 s measured: reference relaxation, rattle and label jobs) Cu_mix: 3 own structures, then rattled ones labelled
-    by the mock EMT labeller (data.mix), valid and test from the labeller (data.valid_test: labeller)."""
+    """(23-31 s measured: reference relaxation, rattle and label jobs) Cu_mix: 3 own structures, then rattled
+    ones labelled by the mock EMT labeller (data.mix), valid and test from the labeller (valid_test: labeller)."""
     three = tmp_path / "three.extxyz"
     write_custom(three, rattled_cu(3, seed=5, repeat=2))
     cfg, path, work = tiny_with({"Cu_mix": {
