@@ -303,7 +303,8 @@ def test_workflow_refuses_bad_data_before_any_job(tmp_path):
 
 
 # ---- real label jobs -------------------------------------------------------------------------------------------
-EXAMPLE_DATA = {"files": ["config/examples/data/Cu_fcc/labelled.extxyz", "config/examples/data/Cu_fcc/vasp/*/vasprun.xml"],
+EXAMPLE_DATA = {"files": ["config/examples/data/Cu_fcc/labelled.extxyz",
+                          "config/examples/data/Cu_fcc/vasp/*/vasprun.xml"],
                 "energy_key": "energy", "forces_key": "forces", "stress_key": "stress"}
 
 
@@ -336,7 +337,8 @@ def test_label_job_builds_the_training_series_from_own_data(tmp_path):
     pool += [read_labelled(EXAMPLE / "vasp" / f"run{k}" / "vasprun.xml", "vasprun", settings())[0] for k in range(2)]
     got = read_extxyz(work / layout.labelled("Cu_own", "train"))
     assert len(got) == 5 and len(plan["splits"]["train"]["data"]) == 5
-    assert set(plan["splits"]["train"]["data"]).isdisjoint(plan["splits"]["test"]["data"] + plan["splits"]["valid"]["data"])
+    held_out = plan["splits"]["test"]["data"] + plan["splits"]["valid"]["data"]
+    assert set(plan["splits"]["train"]["data"]).isdisjoint(held_out)
     for k, (atoms, i) in enumerate(zip(got, plan["splits"]["train"]["data"])):
         assert atoms.info["label_source"] == "data" and atoms.info["series_index"] == k
         np.testing.assert_allclose(atoms.positions, pool[i].positions, atol=1e-8)

@@ -109,7 +109,8 @@ def _labels_from_keys(atoms: Atoms, settings: dict, where: str) -> tuple:
                              ("stress", stress, "stress_key")):
         if value is None and (name != "stress" or settings["stress_key"]):
             hint = " (set data.stress_key: null for data without stress)" if name == "stress" else ""
-            raise DataError(f"{where}: no {name} under data.{key} {settings[key]!r}{hint}; it has {_keys_present(atoms)}")
+            raise DataError(f"{where}: no {name} under data.{key} {settings[key]!r}{hint}; "
+                            f"it has {_keys_present(atoms)}")
     return energy, forces, stress
 
 
