@@ -106,6 +106,9 @@ def partial_summary_on_error():
 
 
 # ---- label ---------------------------------------------------------------------------------------------
+from phononft.checks import CACHE_DIR
+from phononft.dataset import DataError, material_plan, split_params
+
 LABELLER = config["labeller"]["type"]
 VASP = config["labeller"]["vasp"]
 VASP_RESOURCES = VASP["resources"]
@@ -115,24 +118,63 @@ VASP_SETTINGS = {k: v for k, v in LABEL_SETTINGS.items() if k != "type"}  # phon
 # so that it stays a DAG of a few thousand jobs); each structure keeps its own job directory
 STRUCTURES_PER_JOB = VASP["structures_per_job"]
 VASP_LABEL_JOBS = {split: range(-(-n // STRUCTURES_PER_JOB)) for split, n in N_STRUCTURES.items()}
+# Own data (materials.<m>.data, phononft.dataset): each such material's split, planned from the files' cached
+# summaries (already checked by check_inputs): which of the user's structures each split holds, and how many
+# rattled structures labelled by the labeller follow them (data.mix; data.valid_test: labeller)
+DATA_PLANS = {}
+for _material, _spec in config["materials"].items():
+    if "data" in _spec:
+        try:
+            DATA_PLANS[_material] = material_plan(_spec["data"], n_train=N_STRUCTURES["train"],
+                                                  rattle=config["rattle"], cache_dir=CACHE_DIR)
+        except DataError as exc:
+            raise WorkflowError(f"material {_material!r}: {exc}") from None
+
+
+def rattled_needed(material, split):
+    """Rattled structures of a split that the labeller labels: all of them without own data, else the plan's."""
+    plan = DATA_PLANS.get(material)
+    return N_STRUCTURES[split] if plan is None else plan["splits"][split]["rattled"]
+
+
+def vasp_label_jobs(material, split):
+    """The label_vasp jobs covering the rattled structures a split needs (a job labels structures_per_job)."""
+    return range(-(-rattled_needed(material, split) // STRUCTURES_PER_JOB))
 
 
 def label_inputs(wildcards):
-    rattled = layout.rattled(wildcards.material, wildcards.split)
-    if LABELLER != "vasp":
-        return {"rattled": rattled}
-    jobs = VASP_LABEL_JOBS[wildcards.split]
-    return {"rattled": rattled,
-            "labelled": [layout.vasp_label_batch(wildcards.material, wildcards.split, k) for k in jobs]}
+    """The user's data files (own data), the rattled split and its VASP results (when the split needs them)."""
+    m, split = wildcards.material, wildcards.split
+    inputs = {"data": [path for path, _ in DATA_PLANS[m]["files"]]} if m in DATA_PLANS else {}
+    if rattled_needed(m, split):
+        inputs["rattled"] = layout.rattled(m, split)
+        if LABELLER == "vasp":
+            inputs["labelled"] = [layout.vasp_label_batch(m, split, k) for k in vasp_label_jobs(m, split)]
+    return inputs
+
+
+def label_settings(wildcards):
+    """The labeller's settings, when the split has rattled structures (None: not a parameter of the job)."""
+    return LABEL_SETTINGS if rattled_needed(wildcards.material, wildcards.split) else None
+
+
+def data_split(wildcards):
+    """Own data: the files, reading settings and the split's indices (phononft.dataset.split_params); None
+    without own data (then not a parameter of the job)."""
+    plan = DATA_PLANS.get(wildcards.material)
+    return None if plan is None else split_params(plan, wildcards.split)
 
 
 def label_benchmarks():
     """Per material, the benchmark files of the jobs that labelled its training series (VASP: the label_vasp
-    jobs; mock: the label job)."""
-    if LABELLER == "vasp":
-        return {m: [layout.benchmark("label_vasp", f"{m}/train_{k}") for k in VASP_LABEL_JOBS["train"]]
-                for m in MATERIALS}
-    return {m: [layout.benchmark("label", f"{m}_train")] for m in MATERIALS}
+    jobs; mock: the label job).  Own data: their labelling cost is unknown and not counted; VASP: the jobs of
+    the rattled structures that fill the series (data.mix), else the label job (reading the files)."""
+    out = {}
+    for m in MATERIALS:
+        jobs = vasp_label_jobs(m, "train") if LABELLER == "vasp" else []
+        out[m] = ([layout.benchmark("label_vasp", f"{m}/train_{k}") for k in jobs] if jobs
+                  else [layout.benchmark("label", f"{m}_train")])
+    return out
 
 
 # ---- reference -----------------------------------------------------------------------------------------

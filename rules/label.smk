@@ -2,13 +2,17 @@
 # mock: one job per split with an ASE calculator.  vasp: one job per `structures_per_job` structures (rule
 # label_vasp, so that a cluster runs them in parallel), each structure in its own job directory, gathered per
 # split by rule label.  The number of structures of each split is known from the config: no checkpoint.
+# Own data (materials.<m>.data): the split holds the user's labelled structures (phononft.dataset), followed by
+# rattled ones labelled as above only where the plan asks for them (data.mix, data.valid_test: labeller); the
+# number of structures is known from the files' cached summaries.
 rule label:
     input:
         unpack(label_inputs),
     output:
         layout.labelled("{material}", "{split}"),
     params:
-        labeller=LABEL_SETTINGS,
+        labeller=label_settings,
+        data=data_split,
     log:
         layout.log("label", "{material}_{split}"),
     benchmark:

@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
 CONFIGS = sorted((REPO / "config").glob("*.yaml"))
 CONFIGS = [c for c in CONFIGS if c.name != "schema.yaml"]
+EXAMPLES = sorted((REPO / "config" / "examples").glob("*.yaml"))  # configs to copy (own data, one MP material)
 
 
 #: evaluation settings of the tests of the workflow's mechanics (resume, keep-going): phonons only, the physics
@@ -39,7 +40,7 @@ def test_lint_is_clean(tmp_path):
     assert "Congratulations" in res.stdout + res.stderr
 
 
-@pytest.mark.parametrize("config", CONFIGS + [REPO / "tests" / "data" / "tiny.yaml"], ids=lambda p: p.name)
+@pytest.mark.parametrize("config", CONFIGS + EXAMPLES + [REPO / "tests" / "data" / "tiny.yaml"], ids=lambda p: p.name)
 def test_every_shipped_config_dry_runs(config, tmp_path):
     load_config(config)
     res = run([*SNAKEMAKE, "-n", "--configfile", str(config), "--directory", str(tmp_path)], tmp_path)

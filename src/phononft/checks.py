@@ -6,6 +6,9 @@
 * a material's structure ``file`` that does not exist or does not parse;
 * a material's ``reference_phonopy`` that does not exist, whose header (cells, supercell matrix) does not
   parse, or that holds neither forces nor force constants and has no FORCE_SETS beside it;
+* a material's own ``data`` (:mod:`phononft.dataset`): a pattern matching no file, a file that does not parse
+  or lacks the energy / forces (/ stress) keys, an element that is not the material's, or a split too small
+  for the largest budget (named with the numbers).  Parsed files are cached like the foundation's elements;
 * an element of a material that a foundation model *file* (``foundation.model``, when it exists) does not
   know.  The elements a MACE file knows are read once with torch and cached by path, size and modification
   time under ``.snakemake/phononft/`` (loading torch and a large model takes seconds).
@@ -24,6 +27,7 @@ import yaml
 from ase.data import atomic_numbers, chemical_symbols
 
 from .config import ConfigError
+from .dataset import DataError, data_summary, material_plan
 from .materials_project import DEFAULT_CACHE, cache_file, read_cached
 from .structures import StructureError, read_structure_file
 
@@ -126,11 +130,39 @@ def foundation_elements(model: str | Path, cache_dir: str | Path = CACHE_DIR) ->
     return set(known[key])
 
 
+def _data_errors(name: str, spec: dict, config: dict, elements: set[str] | None, cache_dir: str | Path) -> list[str]:
+    """Why a material's own data (``data``) cannot be used: patterns, files, keys, elements, split sizes."""
+    data = spec["data"]
+    errors = []
+    if data["valid_test"] == "labeller":
+        errors += [f"material {name!r}: data.{k} applies to valid_test: data only (the labeller's valid and test "
+                   f"splits have rattle.{k} structures)" for k in ("n_valid", "n_test") if k in data]
+    summary = data_summary(data, cache_dir)
+    errors += [f"material {name!r}: {e}" for e in summary["errors"]]
+    for (path, _), present in zip(summary["files"], summary["file_elements"]):
+        foreign = sorted(set(present) - elements) if elements else []
+        if foreign:
+            errors.append(f"material {name!r}: data file {path} holds element(s) {', '.join(foreign)}, not the "
+                          f"material's ({', '.join(sorted(elements))})")
+    if not summary["errors"]:
+        try:
+            material_plan(data, n_train=max(config["budgets"]), rattle=config["rattle"], cache_dir=cache_dir)
+        except DataError as exc:
+            errors.append(f"material {name!r}: {exc}")
+    return errors
+
+
 def check_inputs(config: dict, *, cache_dir: str | Path = CACHE_DIR) -> None:
     """Raise :class:`ConfigError` naming every material whose input files are missing or broken, and every
     element a foundation model file does not know."""
     errors: list[str] = []
     elements = {name: _material_elements(name, spec, errors) for name, spec in config["materials"].items()}
+    for name, spec in config["materials"].items():
+        if "data" in spec:
+            if not any(k in spec for k in ("bulk", "atoms", "file", "mp_id", "reference_phonopy")):
+                # the structure is the first structure of the data (a broken file is named by _data_errors)
+                elements[name] = set(data_summary(spec["data"], cache_dir)["first_elements"]) or None
+            errors += _data_errors(name, spec, config, elements[name], cache_dir)
     model = config["foundation"]["model"]
     if model and Path(model).is_file():
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import glob
 from pathlib import Path
 
 import yaml
@@ -39,7 +40,8 @@ def _explain(error) -> str:
                 "(names become folder names and wildcards)")
     if error.validator == "oneOf" and where.startswith("materials"):
         return (f"config key {where}: give exactly one of bulk, atoms, file or mp_id "
-                "(or only reference_phonopy, whose unit cell is then the structure)")
+                "(or only reference_phonopy, whose unit cell is then the structure, or only data, whose first "
+                "structure is then the structure)")
     return f"config key {where}: {error.message}"
 
 
@@ -98,9 +100,9 @@ def check_semantics(config: dict) -> None:
 
 
 def resolve_material_paths(materials: dict, repo_root: str | Path) -> None:
-    """Relative ``file`` / ``reference_phonopy`` paths of materials: the working directory's, else the
-    repository root's (the shipped configs' paths are relative to it), so that a run in another
-    ``--directory`` finds them too.  In place."""
+    """Relative ``file`` / ``reference_phonopy`` paths and ``data.files`` patterns of materials: the working
+    directory's, else the repository root's (the shipped configs' paths are relative to it), so that a run in
+    another ``--directory`` finds them too.  In place."""
     for spec in materials.values():
         for key in ("file", "reference_phonopy"):
             path = spec.get(key)
@@ -108,6 +110,12 @@ def resolve_material_paths(materials: dict, repo_root: str | Path) -> None:
                 candidate = Path(repo_root) / path
                 if candidate.exists():
                     spec[key] = str(candidate.resolve())
+        data = spec.get("data") or {}
+        for i, pattern in enumerate(data.get("files", [])):
+            if not Path(pattern).is_absolute() and not glob.glob(pattern, recursive=True):
+                candidate = str(Path(repo_root).resolve() / pattern)
+                if glob.glob(candidate, recursive=True):
+                    data["files"][i] = candidate
 
 
 def load_config(path: str | Path) -> dict:

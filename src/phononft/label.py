@@ -114,3 +114,19 @@ def label_structures(images: Sequence, calc: Calculator, *, source: str = "mock"
         log(f"labelled {i + 1}/{len(images)} {atoms.get_chemical_formula()}: E={energy:.6f} eV "
             f"max|F|={np.abs(forces).max():.4f} eV/A")
     return labelled
+
+
+def label_rattled(images: Sequence, cfg: dict, *, vasp_results: Sequence = (), what: str = "split",
+                  log: Callable[[str], None] = print) -> list:
+    """Labelled rattled structures of a split with the labeller ``cfg`` (``type`` mock or vasp): mock labels
+    them with its calculator; vasp gathers ``vasp_results`` (the label_vasp jobs' outputs in job order; a job
+    labels ``structures_per_job`` structures, so they may run past ``images``: the rest is not used)."""
+    if cfg["type"] == "vasp":
+        from .vasp.jobs import gather_labelled  # (VASP's input writers: only on the VASP path)
+
+        labelled = gather_labelled(images, list(vasp_results)[: len(images)], what=what)
+        log(f"gathered {len(labelled)} VASP-labelled structures")
+        return labelled
+    calc = calculator_from_config(cfg["mock"])
+    check_elements(calc, images[0].get_chemical_symbols(), what)
+    return label_structures(images, calc, source=cfg["mock"]["calculator"], log=log)

@@ -7,7 +7,8 @@ A material is given in the config by exactly one of
 * ``file``: a structure file ASE or phonopy reads (CIF, POSCAR, extxyz, ``phonopy.yaml``);
 * ``mp_id``: a Materials Project id, from the cache ``resources/mp/<id>.json`` or downloaded with mp-api
   (:mod:`phononft.materials_project`);
-* ``reference_phonopy`` alone (a precomputed reference): the unit cell of that phonopy file.
+* ``reference_phonopy`` alone (a precomputed reference): the unit cell of that phonopy file;
+* ``data`` alone (the material's own labelled structures): their first structure (:mod:`phononft.dataset`).
 
 The stage writes the *conventional standardised* cell (spglib) -- phonopy then finds the primitive cell
 itself (``primitive_matrix="auto"``) -- plus a JSON summary (space group, crystal system, atoms per
@@ -21,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import spglib
 from ase import Atoms
+
+from .dataset import DataError, first_structure
 
 CRYSTAL_SYSTEMS = [
     (2, "triclinic"), (15, "monoclinic"), (74, "orthorhombic"), (142, "tetragonal"),
@@ -75,6 +78,11 @@ def build_structure(spec: dict, base_dir: str | Path = ".", *, mp_cache: str | P
     kinds = [k for k in STRUCTURE_KINDS if k in spec]
     if not kinds and "reference_phonopy" in spec:
         kinds = ["reference_phonopy"]
+    if not kinds and "data" in spec:
+        try:
+            return first_structure(spec["data"])
+        except DataError as exc:
+            raise StructureError(f"first structure of data: {exc}") from exc
     if len(kinds) != 1:
         raise StructureError(f"give exactly one of bulk/atoms/file/mp_id (or reference_phonopy alone), "
                              f"got {kinds or 'none'}")
@@ -157,7 +165,7 @@ def prepare_structure(name: str, spec: dict, *, base_dir: str | Path = ".", symp
     info = symmetry_info(conv, symprec)
     info["material"] = name
     info["source"] = next((f"{k}: {spec[k]}" if k in ("file", "mp_id", "reference_phonopy") else k)
-                          for k in (*STRUCTURE_KINDS, "reference_phonopy") if k in spec)
+                          for k in (*STRUCTURE_KINDS, "reference_phonopy", "data") if k in spec)
     return conv, info
 
 
