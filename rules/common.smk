@@ -172,7 +172,7 @@ def label_benchmarks():
     out = {}
     for m in MATERIALS:
         jobs = vasp_label_jobs(m, "train") if LABELLER == "vasp" else []
-        out[m] = ([layout.benchmark("label_vasp", f"{m}/train_{k}") for k in jobs] if jobs
+        out[m] = ([layout.benchmark("label", f"{m}/vasp_train_{k}") for k in jobs] if jobs
                   else [layout.benchmark("label", f"{m}_train")])
     return out
 

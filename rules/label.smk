@@ -43,9 +43,9 @@ rule label_vasp:
         tasks=VASP_RESOURCES["tasks"],
         cpus_per_task=VASP_RESOURCES["cpus_per_task"],
     log:
-        layout.log("label_vasp", "{material}/{split}_{job}"),
+        layout.log("label", "{material}/vasp_{split}_{job}"),
     benchmark:
-        layout.benchmark("label_vasp", "{material}/{split}_{job}")
+        layout.benchmark("label", "{material}/vasp_{split}_{job}")
     conda:
         "../envs/phonons.yaml"
     script:

@@ -147,7 +147,7 @@ def test_rerun_reuses_finished_vasp_runs(vasp_run):
     assert "label_vasp" in res.stdout + res.stderr  # the job did run again ...
     assert calls(log) == before  # ... but VASP did not
     assert len(read_extxyz(output)) == 2
-    job_log = (workdir / "results" / "logs" / "label_vasp" / "Cu" / "train_0.log").read_text()
+    job_log = (workdir / layout.log("label", "Cu/vasp_train_0")).read_text()
     assert "finished run found, reusing it" in job_log
 
 
@@ -200,7 +200,7 @@ def test_failed_vasp_run_fails_the_job_naming_its_directory(tmp_path):
     out = res.stdout + res.stderr
     assert "Error in rule label_vasp" in out
     message = f"VASP job in {jobdir} failed"
-    job_log = (tmp_path / "results" / "logs" / "label_vasp" / "Cu" / "test_0.log").read_text()
+    job_log = (tmp_path / layout.log("label", "Cu/vasp_test_0")).read_text()
     assert message in job_log and "exited with status 1" in job_log
     assert message in out
     assert (jobdir / "attempt-1" / "vasp.out").is_file()  # the failed run is kept for inspection
