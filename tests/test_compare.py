@@ -8,7 +8,6 @@ that CSV.  They are skipped when the shared data folder is absent.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -20,6 +19,9 @@ import numpy as np
 import pytest
 
 from phononft import compare as C
+from phononft import phonon_io as P
+from phononft import qpoints as Q
+from phononft import thermal as T
 from phononft.cli import main
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -41,7 +43,7 @@ def _csv():
 
 @lru_cache(maxsize=None)
 def _load(kind: str, mid: str, symprec: float = 1e-4, symmetrize_fc: bool = False):
-    return C.load_phonopy(BENCH / kind / f"{mid}.phonopy.yaml", symprec=symprec, symmetrize_fc=symmetrize_fc)
+    return P.load_phonopy(BENCH / kind / f"{mid}.phonopy.yaml", symprec=symprec, symmetrize_fc=symmetrize_fc)
 
 
 @lru_cache(maxsize=None)
@@ -112,14 +114,14 @@ def test_mp603640_why_the_model_lands_in_another_space_group():
     # model force constants need the I-4m2 symmetry of its displacement set
     assert len(mod.dataset["first_atoms"]) == 4
     tight = _load("mace_mp_0b3", "mp-603640", symprec=1e-5)
-    q = np.concatenate(C.band_qpoints(ref))
-    assert np.abs(C.frequencies_at(tight, q)).max() > 30.0
-    assert np.abs(C.frequencies_at(mod, q)).max() == pytest.approx(row["max_frequency"], rel=1e-6)
+    q = np.concatenate(Q.band_qpoints(ref))
+    assert np.abs(Q.frequencies_at(tight, q)).max() > 30.0
+    assert np.abs(Q.frequencies_at(mod, q)).max() == pytest.approx(row["max_frequency"], rel=1e-6)
 
     # the model's own band path is a different one: comparison on the reference path
-    assert len(C.band_qpoints(mod)) != len(C.band_qpoints(ref))
+    assert len(Q.band_qpoints(mod)) != len(Q.band_qpoints(ref))
     # irreducible meshes differ -> full mesh fallback
-    assert len(C.mesh_sampling(ref, 20)[0]) != len(C.mesh_sampling(mod, 20)[0])
+    assert len(Q.mesh_sampling(ref, 20)[0]) != len(Q.mesh_sampling(mod, 20)[0])
 
     # symmetrised force constants do not reproduce the published numbers
     sym = C.phonon_metrics(ref, _load("mace_mp_0b3", "mp-603640", symmetrize_fc=True), extras=False)
@@ -156,14 +158,14 @@ def test_extras_and_self_comparison():
 @needs_bench
 def test_thermal_properties_match_phonopy_and_curves():
     ph = _load("mace_mp_0b3", "mp-938")
-    q, w = C.mesh_sampling(ph, 8, sampling="phonopy")
-    mine = C.thermal_properties(C.frequencies_at(ph, q), w, [0, 150, 300, 900])
+    q, w = Q.mesh_sampling(ph, 8, sampling="phonopy")
+    mine = T.thermal_properties(Q.frequencies_at(ph, q), w, [0, 150, 300, 900])
     ph.run_mesh([8, 8, 8])
     ph.run_thermal_properties(temperatures=[0, 150, 300, 900])
     ref = ph.thermal_properties
     for key in ("heat_capacity", "entropy", "free_energy"):
         np.testing.assert_allclose(mine[key], getattr(ref, key), rtol=1e-9, atol=1e-9)
-    curves = C.thermal_curves(ph, mesh=8)
+    curves = T.thermal_curves(ph, mesh=8)
     assert curves["temperatures"][0] == 0 and curves["temperatures"][-1] == 1000
     assert curves["heat_capacity"][0] == 0 and curves["entropy"][0] == 0
     # Dulong-Petit: C_v -> 3 n R (n = 2 atoms per primitive cell) from below
@@ -177,26 +179,26 @@ def test_force_sets_lookup_and_errors(tmp_path):
     yaml_path = tmp_path / "GeTe.phonopy.yaml"
     shutil.copy(src_yaml, yaml_path)
     # no forces anywhere: a clear error naming the file
-    assert C.find_force_sets(yaml_path) is None
-    with pytest.raises(C.PhononLoadError, match="GeTe.phonopy.yaml"):
-        C.load_phonopy(yaml_path)
+    assert P.find_force_sets(yaml_path) is None
+    with pytest.raises(P.PhononLoadError, match="GeTe.phonopy.yaml"):
+        P.load_phonopy(yaml_path)
     # <stem>.FORCE_SETS beside it
     shutil.copy(src_fs, tmp_path / "GeTe.FORCE_SETS")
-    assert C.find_force_sets(yaml_path) == tmp_path / "GeTe.FORCE_SETS"
-    ph = C.load_phonopy(yaml_path)
+    assert P.find_force_sets(yaml_path) == tmp_path / "GeTe.FORCE_SETS"
+    ph = P.load_phonopy(yaml_path)
     assert ph.force_constants is not None
     # plain FORCE_SETS in the same folder
     (tmp_path / "GeTe.FORCE_SETS").rename(tmp_path / "FORCE_SETS")
-    assert C.find_force_sets(yaml_path) == tmp_path / "FORCE_SETS"
-    ph2 = C.load_phonopy(yaml_path)
+    assert P.find_force_sets(yaml_path) == tmp_path / "FORCE_SETS"
+    ph2 = P.load_phonopy(yaml_path)
     np.testing.assert_allclose(ph2.force_constants, ph.force_constants)
     # malformed / missing files
     bad = tmp_path / "bad.phonopy.yaml"
     bad.write_text("phonopy:\n  version: [unclosed\n")
-    with pytest.raises(C.PhononLoadError, match="bad.phonopy.yaml"):
-        C.load_phonopy(bad)
-    with pytest.raises(C.PhononLoadError, match="missing.yaml"):
-        C.load_phonopy(tmp_path / "missing.yaml")
+    with pytest.raises(P.PhononLoadError, match="bad.phonopy.yaml"):
+        P.load_phonopy(bad)
+    with pytest.raises(P.PhononLoadError, match="missing.yaml"):
+        P.load_phonopy(tmp_path / "missing.yaml")
 
 
 @needs_bench
@@ -269,5 +271,5 @@ def test_phonopy_objects_small_emt_cells_fast():
     assert out["rmse"] > 0 and out["heat_capacity"] == pytest.approx(3 * 8.314462618, rel=0.05)
     assert out["volume"] == pytest.approx(out["benchmark_volume"] * 1.02**3, rel=1e-9)
     assert not out["has_imaginary"] and not out["benchmark_has_imaginary"]
-    info = C.imaginary_modes(bcc, np.concatenate(C.band_qpoints(bcc)))
+    info = C.imaginary_modes(bcc, np.concatenate(Q.band_qpoints(bcc)))
     assert info["has_imaginary"] and info["min_frequency_nonacoustic"] < -0.1

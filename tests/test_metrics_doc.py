@@ -170,7 +170,7 @@ def table(tmp_path_factory):
     # (GeTe: EMT knows neither element; phonons read, no elastic tensor, no imaginary mode to probe)
     reference_in_process(read_structure_file(dft), calc, _config("reference", elastic=False),
                          root / layout.reference("mp-938"), precomputed_path=dft, log=lambda s: None)
-    pair = compare.phonon_metrics(compare.load_phonopy(dft), compare.load_phonopy(mace), mesh=4, npoints=5)
+    pair = compare.phonon_metrics(phonon_io.load_phonopy(dft), phonon_io.load_phonopy(mace), mesh=4, npoints=5)
     write_json(root / layout.evaluation("mp-938", "pretrained", 0, 0, "metrics.json"), pair)
 
     bench = root / "label.tsv"  # a Snakemake benchmark file of the labelling job

@@ -47,7 +47,7 @@ def test_emt_fcc_cu_phonons_match_direct_phonopy(tmp_path):
     relaxed = __import__("ase.io").io.read(tmp_path / "relaxed.extxyz")
     assert relaxed.cell.lengths()[0] == pytest.approx(a0, abs=1e-4)
 
-    from phononft.compare import load_phonopy
+    from phononft.phonon_io import load_phonopy
 
     ours = load_phonopy(tmp_path / "phonopy.yaml")
     direct = direct_emt_phonopy(a0)

@@ -14,7 +14,7 @@ import pytest
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from phononft.compare import phonon_like
+from phononft.phonon_io import phonon_like
 from phononft.imaginary import analyse_imaginary
 from phononft.label import SoftenedCalculator
 from phononft.modes import find_imaginary_modes, probe_supercell

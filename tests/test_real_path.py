@@ -247,7 +247,7 @@ def test_precomputed_reference_and_mp_cache_through_the_workflow(tmp_path):
     beside the yaml); mp_id: structure from the cache resources/mp/<id>.json (no key, no network)."""
     import pandas as pd
 
-    from phononft import compare
+    from phononft import phonon_io, qpoints
 
     cache = tmp_path / "resources" / "mp"
     cache.mkdir(parents=True)
@@ -276,9 +276,9 @@ def test_precomputed_reference_and_mp_cache_through_the_workflow(tmp_path):
     copied = ref_dir / "phonopy.yaml"
     assert "forces:" in copied.read_text()  # FORCE_SETS folded into the reference's phonopy.yaml
     q = np.array([[0.1, 0.2, 0.3], [0.5, 0.0, 0.0]])
-    original = compare.load_phonopy(BENCHMARK / "dft_pbe" / "mp-938.phonopy.yaml")
-    np.testing.assert_allclose(compare.frequencies_at(compare.load_phonopy(copied), q),
-                               compare.frequencies_at(original, q), atol=1e-8)
+    original = phonon_io.load_phonopy(BENCHMARK / "dft_pbe" / "mp-938.phonopy.yaml")
+    np.testing.assert_allclose(qpoints.frequencies_at(phonon_io.load_phonopy(copied), q),
+                               qpoints.frequencies_at(original, q), atol=1e-8)
     log = (tmp_path / layout.log("reference", "mp-938")).read_text()
     assert "its phonons are read" in log
 

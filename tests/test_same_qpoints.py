@@ -19,6 +19,7 @@ from phonopy import Phonopy
 from phonopy.harmonic.force_constants import compact_fc_to_full_fc
 
 from phononft import compare as C
+from phononft import phonon_io as P
 from phononft.phonons import finite_displacement_phonons, to_ase_atoms
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")
@@ -50,7 +51,7 @@ def _reference() -> tuple[Phonopy, HarmonicForces]:
 
     The DFT forces are drift-corrected first, as finite_displacement_phonons does with every model's
     forces: otherwise the exact model's net-force removal alone changes its bands by 1.3e-4 THz."""
-    ref = C.load_phonopy(BENCH / "dft_pbe" / "mp-603640.phonopy.yaml")
+    ref = P.load_phonopy(BENCH / "dft_pbe" / "mp-603640.phonopy.yaml")
     forces = np.asarray(ref.forces)
     ref.forces = forces - forces.mean(axis=1, keepdims=True)
     ref.produce_force_constants()
@@ -62,7 +63,7 @@ def _reference() -> tuple[Phonopy, HarmonicForces]:
 @needs_bench
 def test_exact_model_through_phonon_like_has_zero_error():
     ref, exact = _reference()
-    model = C.phonon_like(ref, to_ase_atoms(ref.unitcell), exact)
+    model = P.phonon_like(ref, to_ase_atoms(ref.unitcell), exact)
     assert np.allclose(model.primitive_matrix, ref.primitive_matrix)
     assert np.array_equal(model.supercell_matrix, ref.supercell_matrix)
     m = C.phonon_metrics(ref, model, convention="benchmark", extras=False)
@@ -74,7 +75,7 @@ def test_exact_model_through_phonon_like_has_zero_error():
 def test_auto_primitive_of_a_model_cell_compares_other_qpoints():
     ref, exact = _reference()
     # what "auto" picks on a model-relaxed cell of mp-603640 (MACE-MP-0b3's: b = c within 1e-5 Å)
-    model_cell = C.load_phonopy(BENCH / "mace_mp_0b3" / "mp-603640.phonopy.yaml").unitcell
+    model_cell = P.load_phonopy(BENCH / "mace_mp_0b3" / "mp-603640.phonopy.yaml").unitcell
     auto = Phonopy(model_cell, supercell_matrix=ref.supercell_matrix, primitive_matrix="auto",
                    symprec=ref.symmetry.tolerance).primitive_matrix
     assert not np.allclose(auto, ref.primitive_matrix)
@@ -95,7 +96,7 @@ def test_phonon_like_refuses_another_setting():
     swapped = cell.copy()
     swapped.set_cell(cell.cell[[0, 2, 1]] * [-1, 1, 1], scale_atoms=False)  # b <-> c (right-handed)
     with pytest.raises(ValueError, match="setting"):
-        C.phonon_like(ref, swapped, exact)
+        P.phonon_like(ref, swapped, exact)
     reordered = cell[[2, 3, 0, 1]]
     with pytest.raises(ValueError, match="order"):
-        C.phonon_like(ref, reordered, exact)
+        P.phonon_like(ref, reordered, exact)

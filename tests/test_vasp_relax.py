@@ -13,7 +13,7 @@ from ase.io import read
 from test_vasp import Fake  # the fake VASP's environment: POTCARs, PATH, call log
 
 from phononft.tasks import relax
-from phononft.vasp import KIND_INCAR, VaspError, kpoint_divisions, relax_twice, run_vasp
+from phononft.vasp import KIND_INCAR, VaspError, kpoint_divisions, relax_twice
 
 
 @pytest.fixture

@@ -32,7 +32,8 @@ def write_json_atomic(data, path: str | os.PathLike) -> Path:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from phononft.compare import PhononLoadError, load_phonopy, phonon_metrics
+    from phononft.compare import phonon_metrics
+    from phononft.phonon_io import PhononLoadError, load_phonopy
     from phononft.io import _to_jsonable
 
     try:

@@ -32,47 +32,32 @@ dimensionless (pymatgen ``StructureMatcher.get_rms_dist``: distances divided by
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import phonopy
-import seekpath
 import spglib
 from numpy.typing import NDArray
 from phonopy import Phonopy
-from phonopy.physical_units import get_physical_units
 from scipy.optimize import linear_sum_assignment
+
+from .phonon_io import DEFAULT_SYMPREC, ensure_force_constants
+from .qpoints import band_qpoints, cell_tuple, frequencies_at, map_qpoints, mesh_sampling
+from .thermal import k_diff_high_temp_limit, mean_frequency, thermal_properties
 
 __all__ = [
     "BENCHMARK_COLUMNS",
     "DEFAULT_IMAGINARY_THRESHOLD",
-    "DEFAULT_SYMPREC",
-    "PhononLoadError",
     "band_errors",
-    "band_qpoints",
     "dos_overlap",
-    "find_force_sets",
-    "frequencies_at",
     "imaginary_modes",
-    "k_diff_high_temp_limit",
-    "load_phonopy",
-    "map_qpoints",
-    "mean_frequency",
     "mesh_errors",
-    "mesh_sampling",
-    "phonon_like",
     "phonon_metrics",
     "rmse_matched",
     "space_group",
     "structure_distance",
-    "thermal_curves",
-    "thermal_properties",
 ]
 
-DEFAULT_SYMPREC = 1e-4
 #: Default threshold (THz) below which a frequency counts as imaginary.  Finite-displacement
 #: force constants leave the acoustic branches near Gamma at a few -0.01 THz (and unsymmetrised DFT
 #: ones occasionally at -0.1 to -0.3 THz right at Gamma); a genuine instability (e.g. bcc Cu under
@@ -92,234 +77,6 @@ BENCHMARK_COLUMNS = (
     "k_diff_high_temp_limit", "benchmark_k_diff_high_temp_limit",
 )
 
-_K_B = 1.380649e-23  # J/K (exact, SI 2019); the benchmark used 1.3806e-23 (-3.5e-5 relative)
-
-
-class PhononLoadError(ValueError):
-    """A phonopy file cannot be turned into force constants."""
-
-
-# --------------------------------------------------------------------------------------------
-# Loading
-# --------------------------------------------------------------------------------------------
-def find_force_sets(path: str | Path) -> Path | None:
-    """FORCE_SETS belonging to a phonopy yaml: ``<stem>.FORCE_SETS`` beside it, else ``FORCE_SETS``.
-
-    ``mp-938.phonopy.yaml`` -> ``mp-938.FORCE_SETS`` (also ``x.yaml`` -> ``x.FORCE_SETS``), then
-    ``FORCE_SETS`` in the same folder.  Returns None when neither exists.
-    """
-    path = Path(path)
-    name = path.name
-    stems = []
-    for suffix in (".phonopy.yaml", ".phonopy.yml", ".yaml", ".yml"):
-        if name.endswith(suffix):
-            stems.append(name[: -len(suffix)])
-    for stem in stems:
-        candidate = path.with_name(f"{stem}.FORCE_SETS")
-        if stem and candidate.is_file():
-            return candidate
-    candidate = path.with_name("FORCE_SETS")
-    return candidate if candidate.is_file() else None
-
-
-def _has_forces(phonon: Phonopy) -> bool:
-    dataset = phonon.dataset
-    if not dataset:
-        return False
-    if "first_atoms" in dataset:
-        return bool(dataset["first_atoms"]) and all("forces" in d for d in dataset["first_atoms"])
-    return dataset.get("forces") is not None
-
-
-def ensure_force_constants(phonon: Phonopy, *, symmetrize_fc: bool = False, name: str = "phonon") -> Phonopy:
-    """Make sure ``phonon`` has force constants; compute them from its displacement dataset if needed."""
-    if phonon.force_constants is None:
-        if not _has_forces(phonon):
-            raise PhononLoadError(f"{name}: neither force constants nor forces of displaced supercells")
-        phonon.produce_force_constants()
-        if symmetrize_fc:
-            phonon.symmetrize_force_constants()
-    return phonon
-
-
-def load_phonopy(
-    path: str | Path,
-    *,
-    force_sets: str | Path | None = None,
-    symprec: float = DEFAULT_SYMPREC,
-    symmetrize_fc: bool = False,
-) -> Phonopy:
-    """Load a phonopy.yaml (atomate2 style) and produce its force constants.
-
-    Forces come from the yaml itself, else from ``force_sets`` or the FORCE_SETS found by
-    :func:`find_force_sets`; force constants stored in the yaml are used as they are.
-    ``symprec=1e-4`` and ``symmetrize_fc=False`` reproduce the published benchmark (see module
-    docstring).  Non-analytical term correction is off (``is_nac=False``), as in the benchmark.
-
-    Raises :class:`PhononLoadError` (a ``ValueError``) naming the file when it is missing,
-    malformed, or has neither forces nor force constants.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise PhononLoadError(f"{path}: no such file")
-    if force_sets is None:
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PhononLoadError(f"{path}: cannot read it ({exc})") from exc
-        if not re.search(r"^(unit_cell|supercell|primitive_cell):", text, re.M):
-            raise PhononLoadError(f"{path}: not a phonopy yaml (no unit_cell/supercell block)")
-        if not re.search(r"^(\s+forces|force_constants):", text, re.M):
-            force_sets = find_force_sets(path)
-            if force_sets is None:
-                raise PhononLoadError(
-                    f"{path}: no forces or force constants in the yaml and no "
-                    f"{path.name.split('.')[0]}.FORCE_SETS or FORCE_SETS beside it"
-                )
-    kwargs = {}
-    if force_sets is not None:
-        force_sets = Path(force_sets)
-        if not force_sets.is_file():
-            raise PhononLoadError(f"{force_sets}: FORCE_SETS file not found (for {path})")
-        kwargs["force_sets_filename"] = str(force_sets)
-    try:
-        phonon = phonopy.load(
-            str(path), is_nac=False, symprec=symprec, symmetrize_fc=symmetrize_fc,
-            log_level=0, **kwargs,
-        )
-    except Exception as exc:  # noqa: BLE001 - phonopy raises many types on bad input
-        src = f"{path}" + (f" with {force_sets}" if force_sets is not None else "")
-        raise PhononLoadError(f"{src}: phonopy could not load it ({type(exc).__name__}: {exc})") from exc
-    return ensure_force_constants(phonon, symmetrize_fc=symmetrize_fc, name=str(path))
-
-
-def phonon_like(reference: Phonopy, unitcell, calc, *, distance: float | None = None,
-                symprec: float | None = None, max_strain: float = 0.1, log=lambda _s: None) -> Phonopy:
-    """A model's phonons in the reference's setting: its supercell matrix and primitive matrix.
-
-    ``unitcell``: the model's (relaxed) unit cell (ASE Atoms) in the reference's orientation, atoms in
-    the reference unit cell's order -- e.g. the reference's cell relaxed with the model, symmetry
-    kept.  With the same primitive matrix every fractional q-point (band path, mesh, modes) is the
-    same physical point for both, whatever "auto" would choose on the model's cell (mp-603640: a
-    model cell that reaches b = c is I-4m2 at symprec 1e-4, and "auto" then picks another body-centred
-    primitive cell).  ``distance`` [Å]: the reference's displacement when its dataset has one, else
-    0.01; ``symprec``: the reference's.  Raises ``ValueError`` when the cell is not in the reference's
-    setting: other species order, a lattice deformation ``|F - 1| > max_strain`` (rotated or
-    permuted axes), or atoms more than 1 Å from their reference sites (mapped through the cells).
-    """
-    from .phonons import finite_displacement_phonons, to_ase_atoms
-
-    ref_cell = to_ase_atoms(reference.unitcell)
-    if unitcell.get_chemical_symbols() != ref_cell.get_chemical_symbols():
-        raise ValueError("model unit cell: other atoms (or order) than the reference unit cell")
-    deform = np.linalg.solve(ref_cell.cell[:], unitcell.cell[:]).T  # cell rows = ref rows @ F^T
-    if np.abs(deform - np.eye(3)).max() > max_strain:
-        raise ValueError(f"model unit cell is not in the reference's setting (deformation {deform.round(3).tolist()})")
-    shift = unitcell.get_scaled_positions() - ref_cell.get_scaled_positions()
-    shift -= np.rint(shift)
-    if np.linalg.norm(shift @ unitcell.cell[:], axis=1).max() > 1.0:
-        raise ValueError("model unit cell: atoms are not at the reference unit cell's sites (other order?)")
-    if distance is None:
-        first = (reference.dataset or {}).get("first_atoms") or []
-        distance = float(np.linalg.norm(first[0]["displacement"])) if first else 0.01
-    phonon, _ = finite_displacement_phonons(
-        unitcell, calc, np.asarray(reference.supercell_matrix), distance=distance,
-        symprec=reference.symmetry.tolerance if symprec is None else symprec,
-        primitive_matrix=np.asarray(reference.primitive_matrix), log=log)
-    return phonon
-
-
-# --------------------------------------------------------------------------------------------
-# q-points and frequencies
-# --------------------------------------------------------------------------------------------
-def _cell_tuple(phonon_cell) -> tuple:
-    return (np.array(phonon_cell.cell), np.array(phonon_cell.scaled_positions), np.array(phonon_cell.numbers))
-
-
-def band_qpoints(
-    phonon: Phonopy, *, npoints: int = 101, symprec: float = DEFAULT_SYMPREC
-) -> list[NDArray[np.double]]:
-    """Seekpath high-symmetry path of ``phonon.primitive``, as the benchmark built it.
-
-    Like pymatgen's ``KPathSeek(structure, symprec)``: spglib-standardised conventional cell
-    (no idealisation) -> seekpath HPKOT path (atol 1e-5, angle tolerance 5 deg).  The point
-    coordinates (defined on seekpath's standard primitive reciprocal lattice) are used as
-    fractional coordinates of the phonopy primitive cell, exactly as the benchmark did (the
-    reference and the model get the same fractional q-points, so the comparison is consistent
-    even where seekpath's standard primitive cell differs from phonopy's).  Returns one ``(npoints, 3)`` array per segment
-    (end points included).
-    """
-    std = spglib.standardize_cell(_cell_tuple(phonon.primitive), to_primitive=False,
-                                  no_idealize=True, symprec=symprec)
-    path = seekpath.get_path(std, True, "hpkot", 1e-5, symprec, 5)
-    coords = path["point_coords"]
-    frac = np.linspace(0.0, 1.0, npoints)[:, None]
-    return [np.asarray(coords[a]) + frac * (np.asarray(coords[b]) - np.asarray(coords[a]))
-            for a, b in path["path"]]
-
-
-def map_qpoints(source: Phonopy, target: Phonopy, qpoints: NDArray[np.double]) -> NDArray[np.double]:
-    """Fractional q-points of ``source``'s primitive cell -> the same points of ``target``'s.
-
-    Goes through the unit (conventional) cells: q_unit = P_s^-T q_s, q_t = P_t^T q_unit, with
-    P the primitive matrices.  This keeps reduced coordinates of the conventional cell (the
-    natural correspondence between a reference and a strained model cell of the same
-    setting).  Identity when both primitive matrices are equal.
-    """
-    p_s = np.asarray(source.primitive_matrix, dtype=float)
-    p_t = np.asarray(target.primitive_matrix, dtype=float)
-    q = np.asarray(qpoints, dtype=float)
-    if np.allclose(p_s, p_t):
-        return q.copy()
-    return q @ np.linalg.inv(p_s) @ p_t
-
-
-def frequencies_at(phonon: Phonopy, qpoints: NDArray[np.double], *, with_eigenvectors: bool = False):
-    """Frequencies (THz, ascending at each q) and optionally eigenvectors at fractional q-points."""
-    ensure_force_constants(phonon)
-    q = np.ascontiguousarray(np.asarray(qpoints, dtype=float).reshape(-1, 3))
-    phonon.run_qpoints(q, with_eigenvectors=with_eigenvectors)
-    res = phonon.qpoints
-    freqs = np.asarray(res.frequencies, dtype=float)
-    if with_eigenvectors:
-        return freqs, np.asarray(res.eigenvectors)
-    return np.sort(freqs, axis=-1)
-
-
-def mesh_sampling(
-    phonon: Phonopy,
-    mesh: int | Sequence[int] = 20,
-    *,
-    symmetry: bool = True,
-    sampling: Literal["legacy", "phonopy"] = "legacy",
-) -> tuple[NDArray[np.double], NDArray[np.double]]:
-    """Irreducible q-points (fractional, primitive cell) and integer weights of a mesh.
-
-    ``legacy``: phonopy <= 2.x: Monkhorst-Pack (even meshes shifted by half a step), reduced by
-    spglib's stabilised reciprocal mesh with the point group of the primitive cell and time
-    reversal; this is what the benchmark used.  ``phonopy``: phonopy 4's own reduction
-    (``Phonopy.run_mesh``).  ``symmetry=False``: the full mesh, weights 1.
-    """
-    m = np.array([mesh] * 3 if np.isscalar(mesh) else mesh, dtype=int)
-    if sampling == "phonopy":
-        ensure_force_constants(phonon)
-        phonon.run_mesh(m, is_mesh_symmetry=symmetry, is_time_reversal=symmetry)
-        res = phonon.mesh
-        return np.asarray(res.qpoints, dtype=float), np.asarray(res.weights, dtype=float)
-    if sampling != "legacy":
-        raise ValueError(f"unknown sampling {sampling!r}")
-    shift = (m % 2 == 0).astype(int)
-    if symmetry:
-        rotations = phonon.primitive_symmetry.pointgroup_operations
-    else:
-        rotations = np.eye(3, dtype="intc")[None]
-    mapping, address = spglib.get_stabilized_reciprocal_mesh(
-        m, np.ascontiguousarray(rotations, dtype="intc"), is_shift=shift, is_time_reversal=symmetry
-    )
-    ir, weights = np.unique(mapping, return_counts=True)
-    q = (address[ir] * 2 + shift) / (2.0 * m)
-    q -= np.rint(q)
-    return np.ascontiguousarray(q), weights.astype(float)
 
 
 # --------------------------------------------------------------------------------------------
@@ -381,84 +138,12 @@ def mesh_errors(ref_freqs: NDArray, weights: NDArray, model_freqs: NDArray) -> d
     }
 
 
-def mean_frequency(freqs: NDArray, weights: NDArray) -> float:
-    """Weighted mean (THz) of the positive frequencies of a mesh (imaginary/zero modes dropped)."""
-    f = np.asarray(freqs, dtype=float)
-    w = np.asarray(weights, dtype=float)[:, None] * np.ones(f.shape[1])
-    mask = f > 0
-    return float(np.sum(f[mask] * w[mask]) / np.sum(w[mask]))
-
-
-def thermal_properties(
-    freqs: NDArray, weights: NDArray, temperatures: float | Sequence[float]
-) -> dict[str, NDArray[np.double]]:
-    """Harmonic thermal properties from mesh frequencies (THz) and q-point weights.
-
-    Only modes with f > 0 count (phonopy's default cutoff).  Per mole of primitive cells:
-    ``heat_capacity`` C_v [J/K/mol], ``entropy`` S [J/K/mol], ``free_energy`` F [kJ/mol]
-    (including the zero-point energy), and ``internal_energy`` U [kJ/mol].  At T = 0: C_v = S = 0,
-    F = U = zero-point energy.  Same physical constants as phonopy, so it agrees with
-    ``Phonopy.run_thermal_properties`` to machine precision on the same mesh.
-    """
-    units = get_physical_units()
-    temps = np.atleast_1d(np.asarray(temperatures, dtype=float))
-    f = np.asarray(freqs, dtype=float)
-    w = np.asarray(weights, dtype=float)
-    e = np.where(f > 0, f, np.nan) * units.THzToEv  # eV, NaN for ignored modes
-    wn = w / w.sum()
-    out = {k: np.zeros(len(temps)) for k in ("heat_capacity", "entropy", "free_energy", "internal_energy")}
-    zpe = 0.5 * np.nansum(wn[:, None] * e)
-    for i, t in enumerate(temps):
-        if t <= 0:
-            out["free_energy"][i] = out["internal_energy"][i] = zpe * units.EvTokJmol
-            continue
-        kt = units.KB * t
-        x = e / kt
-        ex = np.exp(-x)  # stable for large x
-        cv = units.KB * x**2 * ex / (1 - ex) ** 2
-        s = units.KB * (x * ex / (1 - ex) - np.log1p(-ex))
-        fe = 0.5 * e + kt * np.log1p(-ex)
-        u = 0.5 * e + e * ex / (1 - ex)
-        out["heat_capacity"][i] = np.nansum(wn[:, None] * cv) * units.EvTokJmol * 1000
-        out["entropy"][i] = np.nansum(wn[:, None] * s) * units.EvTokJmol * 1000
-        out["free_energy"][i] = np.nansum(wn[:, None] * fe) * units.EvTokJmol
-        out["internal_energy"][i] = np.nansum(wn[:, None] * u) * units.EvTokJmol
-    out["temperatures"] = temps
-    return out
-
-
-def thermal_curves(
-    phonon: Phonopy,
-    *,
-    t_min: float = 0.0,
-    t_max: float = 1000.0,
-    t_step: float = 10.0,
-    mesh: int | Sequence[int] = 20,
-    sampling: Literal["legacy", "phonopy"] = "legacy",
-) -> dict[str, NDArray[np.double]]:
-    """Thermal properties vs. temperature (0-1000 K by default) on a mesh; see :func:`thermal_properties`."""
-    q, w = mesh_sampling(phonon, mesh, sampling=sampling)
-    temps = np.arange(t_min, t_max + 0.5 * t_step, t_step)
-    return thermal_properties(frequencies_at(phonon, q), w, temps)
-
-
-def k_diff_high_temp_limit(phonon: Phonopy, mean_freq: float) -> float:
-    """Agne et al.'s diffusive thermal conductivity in the high-temperature limit [W/m/K].
-
-    k_diff(T -> inf) = n^(1/3) k_B / pi * <omega> = 2 n^(1/3) k_B <f>, with n the atom (site)
-    number density of the primitive cell [m^-3] and <f> the mean phonon frequency [Hz]
-    (Agne, Hanus, Snyder, Energy Environ. Sci. 11, 609 (2018)).
-    """
-    density = len(phonon.primitive) / (abs(np.linalg.det(phonon.primitive.cell)) * 1e-30)
-    return float(2.0 * density ** (1.0 / 3.0) * _K_B * mean_freq * 1e12)
-
-
 # --------------------------------------------------------------------------------------------
 # Structure
 # --------------------------------------------------------------------------------------------
 def space_group(phonon: Phonopy, symprec: float = DEFAULT_SYMPREC) -> str:
     """International symbol of the unit cell, e.g. ``"Fm-3m (225)"`` (spglib at ``symprec``)."""
-    return spglib.get_spacegroup(_cell_tuple(phonon.unitcell), symprec=symprec)
+    return spglib.get_spacegroup(cell_tuple(phonon.unitcell), symprec=symprec)
 
 
 def volume(phonon: Phonopy) -> float:

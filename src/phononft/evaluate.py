@@ -17,7 +17,7 @@ import numpy as np
 from ase import Atoms
 from ase.units import GPa
 
-from . import compare
+from . import compare, phonon_io
 from .io import get_labels, read_extxyz, write_json
 from .logs import cpu_seconds
 from .mace_train import resolve_device
@@ -80,7 +80,7 @@ def evaluate_model(model: Path, structure: Atoms, reference_yaml: Path, test_fil
     t0, c0 = time.perf_counter(), cpu_seconds()
     pcfg, ecfg = cfg["phonons"], cfg["evaluate"]
     calc = mace_calculator(model, device=ecfg["device"], dtype=ecfg["dtype"])
-    reference = compare.load_phonopy(reference_yaml)
+    reference = phonon_io.load_phonopy(reference_yaml)
     props = run_in_process(property_steps(structure, cfg, reference=Reference(reference, list(reference_modes or [])),
                                           log=log), calc, log=log)
     write_properties(props, reference, cfg, out_dir)
@@ -89,7 +89,8 @@ def evaluate_model(model: Path, structure: Atoms, reference_yaml: Path, test_fil
                                      imaginary_threshold=pcfg["imaginary_threshold"])
     metrics.update(split_errors(calc, test_file))
     if general_file is not None:  # forgetting: errors on data unlike the material's (elements the model knows)
-        general = split_errors(calc, general_file, known={int(z) for z in calc.z_table.zs})
+        z_table = getattr(calc, "z_table", None)  # a MACE calculator's elements; another calculator: all
+        general = split_errors(calc, general_file, known=None if z_table is None else {int(z) for z in z_table.zs})
         metrics.update({f"general_{k}": v for k, v in general.items()})
     metrics.update(flat_metrics(props))
     metrics["eval_seconds"] = metrics["evaluate_wall_seconds"] = time.perf_counter() - t0

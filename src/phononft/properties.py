@@ -32,7 +32,8 @@ import spglib
 from ase import Atoms
 from phonopy import Phonopy
 
-from . import compare, elastic
+from . import elastic, qpoints, thermal
+from .phonon_io import DEFAULT_SYMPREC
 from .imaginary import imaginary_plan, imaginary_result
 from .io import write_extxyz, write_json
 from .phonons import displacement_result, displacement_tasks, save_phonopy, to_ase_atoms
@@ -154,20 +155,20 @@ def replay(steps: Generator, answers: Sequence[Sequence[Atoms]]) -> tuple[list[A
     return tasks, None
 
 
-def band_data(phonon, reference_phonon, *, npoints: int = 101, symprec: float = compare.DEFAULT_SYMPREC) -> dict:
+def band_data(phonon, reference_phonon, *, npoints: int = 101, symprec: float = DEFAULT_SYMPREC) -> dict:
     """Frequencies (THz) of ``phonon`` on the reference's seekpath path, segment by segment."""
     prim = reference_phonon.primitive
     cell = (np.array(prim.cell), np.array(prim.scaled_positions), np.array(prim.numbers))
     std = spglib.standardize_cell(cell, to_primitive=False, no_idealize=True, symprec=symprec)
     path = seekpath.get_path(std, True, "hpkot", 1e-5, symprec, 5)
-    segments = compare.band_qpoints(reference_phonon, npoints=npoints, symprec=symprec)
+    segments = qpoints.band_qpoints(reference_phonon, npoints=npoints, symprec=symprec)
     rec = np.linalg.inv(np.array(prim.cell)).T  # reciprocal lattice (rows), 1/Å without 2π
     distances, freqs, start = [], [], 0.0
     for seg in segments:
         cart = seg @ rec
         d = start + np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(cart, axis=0), axis=1))])
         distances.append(d.tolist())
-        freqs.append(compare.frequencies_at(phonon, seg).tolist())
+        freqs.append(qpoints.frequencies_at(phonon, seg).tolist())
         start = float(d[-1])
     labels = [list(p) for p in path["path"]]
     return {"distances": distances, "frequencies": freqs, "labels": labels,
@@ -175,7 +176,7 @@ def band_data(phonon, reference_phonon, *, npoints: int = 101, symprec: float = 
 
 
 def thermal_data(phonon, cfg: dict) -> dict:
-    curves = compare.thermal_curves(phonon, t_min=0, t_max=1000, t_step=10, mesh=cfg["phonons"]["mesh"])
+    curves = thermal.thermal_curves(phonon, t_min=0, t_max=1000, t_step=10, mesh=cfg["phonons"]["mesh"])
     return {k: np.asarray(v).tolist() for k, v in curves.items()}
 
 

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 
 from ase import Atoms
 
-from . import compare
+from . import compare, phonon_io
 from .io import atomic_path, read_extxyz, write_extxyz, write_json
 from .phonons import to_ase_atoms
 from .properties import STEPS, Properties, flat_metrics, property_steps, replay, run_in_process, write_properties
@@ -34,7 +34,7 @@ from .tasks import run_tasks
 from .vasp import VaspError, relax_twice, run_vasp
 
 def has_forces_inside(path: str | Path) -> bool:
-    """Whether a phonopy yaml holds the forces (or force constants) itself (as compare.load_phonopy decides)."""
+    """Whether a phonopy yaml holds the forces (or force constants) itself (as phonon_io.load_phonopy decides)."""
     return re.search(r"^(\s+forces|force_constants):", Path(path).read_text(), re.M) is not None
 
 
@@ -42,7 +42,7 @@ def load_precomputed(path: str | Path | None, *, log: Callable[[str], None] = pr
     """The precomputed reference phonons of ``path`` (phonopy.yaml with forces inside or a FORCE_SETS beside)."""
     if path is None:
         return None
-    phonon = compare.load_phonopy(path)
+    phonon = phonon_io.load_phonopy(path)
     n_disp = len(phonon.dataset.get("first_atoms", [])) if phonon.dataset else 0
     log(f"precomputed reference {path}: supercell of {len(phonon.supercell)} atoms, {n_disp} displacements; "
         "its phonons are read, every other property is computed with the labeller")
