@@ -132,7 +132,7 @@ def _config(stage: str, elastic: bool = True) -> dict:
 def table(tmp_path_factory):
     from ase.build import bulk
 
-    from phononft import compare, evaluate, layout, summary
+    from phononft import compare, evaluate, layout, phonon_io, summary
     from phononft.io import read_extxyz, read_json, write_extxyz, write_json
     from phononft.label import label_structures, make_calculator
     from phononft.rattle import make_split
