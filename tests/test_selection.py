@@ -215,3 +215,113 @@ def test_predict_budget_is_honest_with_too_few_materials():
     assert not res["ok"] and res["n_fit"] == 2 and "at least 3" in res["reason"]
     assert math.isnan(res["predictions"]["d"]["budget"]) and math.isnan(res["slope"])
     assert set(res["predictions"]) == {"c", "d"}
+
+
+# ---- with a real (tiny) foundation and committee --------------------------------------------------------
+def _strained(atoms, factor):
+    out = atoms.copy()
+    out.set_cell(atoms.cell[:] * factor, scale_atoms=True)
+    return out
+
+
+def test_fps_on_foundation_descriptors_picks_the_outliers_early(foundation):
+    """Among ordinary rattled cells, a 5 % compressed and a 5 % expanded cell are the most distinct
+    structures for the foundation: FPS (typical structure first) picks them next."""
+    from phononft.selection import rank_fps, structure_descriptors
+
+    pool = make_pool(CU, 8, seed=1, rattle_std=0.04)
+    pool += [_strained(pool[2], 0.95), _strained(pool[5], 1.05)]
+    x = structure_descriptors(pool, foundation[0])
+    assert x.shape[0] == 10 and np.all(np.isfinite(x))
+    order = rank_fps(pool, foundation[0], seed=0)
+    assert sorted(order) == list(range(10))
+    assert set(order[1:3]) == {8, 9}, order
+    np.testing.assert_array_equal(order, rank_fps(pool, foundation[0], seed=0))
+
+
+@pytest.fixture(scope="module")
+def tiny_committee(foundation, tmp_path_factory):
+    """Three naive fine-tunes (8 epochs) of the tiny foundation on the first 2 structures of an EMT pool."""
+    from phononft.io import write_extxyz
+    from phononft.label import label_structures, make_calculator
+    from phononft.selection import committee
+
+    d = tmp_path_factory.mktemp("committee")
+    calc = make_calculator()
+    pool = make_pool(CU, 6, seed=1, rattle_std=0.04)
+    write_extxyz(d / "labelled.extxyz", label_structures(pool[:2], calc, log=lambda s: None))
+    write_extxyz(d / "valid.extxyz", label_structures(make_split(CU, "valid", 2, seed=1, rattle_std=0.04), calc,
+                                                      log=lambda s: None))
+    models = committee(foundation[0], d / "labelled.extxyz", d / "valid.extxyz", d / "work", n_members=3,
+                       epochs=8, seed=0)
+    return pool, models
+
+
+@pytest.mark.slow  # trains three models (about a minute on one core)
+def test_committee_members_differ(tiny_committee):
+    from phononft.evaluate import mace_calculator
+
+    pool, models = tiny_committee
+    assert len(models) == 3 and all(m.is_file() for m in models)
+    forces = []
+    for m in models:
+        a = pool[4].copy()
+        a.calc = mace_calculator(m)
+        forces.append(a.get_forces())
+    for i in range(3):
+        for j in range(i + 1, 3):
+            assert np.abs(forces[i] - forces[j]).max() > 1e-4, (i, j)
+
+
+@pytest.mark.slow  # trains three models (shared with the test above)
+def test_uncertainty_ranks_far_structures_above_near_copies(tiny_committee):
+    from phononft.selection import force_disagreement, rank_uncertainty
+
+    pool, models = tiny_committee
+    near = pool[0].copy()
+    near.positions += np.random.default_rng(0).normal(0, 0.002, near.positions.shape)  # a near copy of training
+    expanded = _strained(pool[1], 1.05)
+    rattled = make_pool(CU, 1, seed=9, rattle_std=0.12)[0]  # rattled 3x harder than the pool
+    cands = [near, expanded, rattled, pool[0]]
+    d = force_disagreement(cands, models)
+    assert d[1] > 1.2 * d[0] and d[2] > 2 * d[0], d
+    assert d[3] == pytest.approx(d[0], rel=0.1)
+    assert np.all(force_disagreement(cands, models, reduce="max") >= d)
+    picks, dis = rank_uncertainty(cands, [3], models, 2)
+    assert picks.tolist() == [2, 1]
+    np.testing.assert_allclose(dis, d)
+
+
+@pytest.mark.slow  # trains two 2-member committees (about a minute on one core)
+def test_uncertainty_rounds_label_only_what_they_pick(foundation, tmp_path):
+    from phononft.io import get_labels, read_json, write_extxyz
+    from phononft.label import label_structures, make_calculator
+    from phononft.selection import rank_uncertainty_rounds
+
+    calc = make_calculator()
+    pool = make_pool(CU, 5, seed=2, rattle_std=0.04, cell_strain=0.03)
+    write_extxyz(tmp_path / "valid.extxyz", label_structures(make_split(CU, "valid", 1, seed=2), calc,
+                                                             log=lambda s: None))
+    asked = []
+
+    def label(images):
+        asked.extend(a.info["pool_index"] for a in images)
+        return label_structures(images, calc, log=lambda s: None)
+
+    res = rank_uncertainty_rounds(pool, [1, 2, 3], label, foundation[0], tmp_path / "valid.extxyz", tmp_path / "w",
+                                  n_members=2, epochs=2, seed=0)
+    ranking = res["ranking"]
+    assert sorted(ranking) == list(range(5)) and ranking[0] == 0  # round 0: the identity's first
+    assert asked == ranking[:3].tolist()  # labelled: exactly the picks up to the largest budget, in order
+    assert [a.info["pool_index"] for a in res["labelled"]] == asked
+    for r in res["rounds"][1:]:
+        d = r["disagreement"]
+        assert len(r["committee"]) == 2
+        free = [i for i in range(5) if i not in ranking[: r["n_train"]]]
+        assert r["picks"][0] == max(free, key=lambda i: d[i])
+    e, f, _ = get_labels(res["labelled"][1])
+    a = pool[ranking[1]].copy()
+    a.calc = calc
+    np.testing.assert_allclose(f, a.get_forces())
+    saved = read_json(tmp_path / "w" / "rounds.json")
+    assert saved["ranking"] == ranking.tolist() and saved["budgets"] == [1, 2, 3]

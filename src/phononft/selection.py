@@ -188,7 +188,9 @@ def committee(foundation: str | Path, labelled_file: str | Path, valid_file: str
     """Train ``n_members`` cheap naive fine-tunes of ``foundation`` on the labelled structures; returns the model
     paths (``workdir/member{k}.model``).  Members differ in their data (:func:`member_subsets`: bootstrap
     resamples in shuffled order), their seed (``seed + k``) and, with batch size 1, their update order.
-    ``params``: mace_run_train options over the defaults (``epochs`` epochs, no early stop, batch size 1)."""
+    ``params``: mace_run_train options over the defaults (``epochs`` epochs, no early stop, batch size 1);
+    ``dtype``: the training dtype.  With a single labelled structure the members see the same data and
+    differ only by their seed, which barely matters then: start the rounds at two structures or more."""
     from .finetune import finetune  # heavy (mace, torch)
 
     workdir = Path(workdir)
@@ -250,11 +252,12 @@ def rank_uncertainty_rounds(pool: Sequence[Atoms], budgets: Sequence[int], label
                             foundation: str | Path, valid_file: str | Path, workdir: str | Path, *,
                             first_ranking: Sequence[int] | None = None, n_members: int = 3, epochs: int = 10,
                             seed: int = 0, reduce: str = "mean", complete: bool = True, params: dict | None = None,
-                            device: str = "cpu", dtype: str = "float64",
+                            device: str = "cpu", dtype: str = "float64", eval_dtype: str = "float64",
                             log: Callable[[str], None] = lambda s: None) -> dict:
     """The nested uncertainty ranking built round by round (:func:`round_plan`): label the picks with
     ``label`` (a list of pool structures -> the same structures labelled, e.g. EMT in process), train a
-    committee on everything labelled so far, pick the next ``b_k - b_{k-1}`` most uncertain.
+    committee on everything labelled so far, pick the next ``b_k - b_{k-1}`` most uncertain.  ``dtype``: the
+    committee's training dtype; ``eval_dtype``: the disagreement's.
 
     ``first_ranking``: round 0's label-free order (default :func:`rank_random`).  ``complete``: append the
     rest of the pool after the last budget, most uncertain first by the last committee (the rounds' own
@@ -278,7 +281,7 @@ def rank_uncertainty_rounds(pool: Sequence[Atoms], budgets: Sequence[int], label
             models = committee(foundation, train_file, valid_file, workdir / f"round{k}", n_members=n_members,
                                epochs=epochs, seed=seed + 1000 * k, params=params, device=device, dtype=dtype,
                                log=log)
-            disagreement = force_disagreement(pool, models, reduce=reduce, device=device, dtype=dtype)
+            disagreement = force_disagreement(pool, models, reduce=reduce, device=device, dtype=eval_dtype)
             picks = next_picks(ranking, budgets, disagreement=disagreement)
         log(f"round {k}: trained on {n_train}, picks {picks.tolist()}")
         labelled.extend(label([pool[i] for i in picks]))
