@@ -95,7 +95,7 @@ def run_case(material: str, cell_strain: float, args, foundation: Path, d: Path,
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     rattle = {k: config["rattle"][k] for k in ("supercell_min_length", "rattle_std", "d_min", "n_iter",
                                                "volume_strain", "min_distance")}
-    seed = int(config["rattle"]["seed"])
+    seed = int(config["rattle"]["seed"]) if args.pool_seed is None else args.pool_seed
     params = strategy_params(config, "naive")
     if args.epochs:
         params["max_num_epochs"] = args.epochs
@@ -179,6 +179,8 @@ def main(argv=None) -> int:
     p.add_argument("--pool-factor", type=int, default=5, help="pool size = this x the largest budget")
     p.add_argument("--cell-strain", type=float, default=0.03, help="Voigt amplitude of the strained pools and test")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds")
+    p.add_argument("--pool-seed", type=int, default=None,
+                   help="seed of the pool, valid and test splits (default: the demo config's rattle.seed)")
     p.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default: the demo config's)")
     p.add_argument("--committee-epochs", type=int, default=10)
     p.add_argument("--n-test", type=int, default=6)

@@ -27,7 +27,9 @@ from typing import Callable, Sequence
 import numpy as np
 from ase import Atoms
 
+from .finetune import finetune
 from .io import read_extxyz, write_extxyz, write_json
+from .mace_train import resolve_device
 
 SELECTIONS = ("random", "fps", "uncertainty")
 
@@ -35,8 +37,6 @@ SELECTIONS = ("random", "fps", "uncertainty")
 def _calculator(model_paths: str | list[str], *, device: str, dtype: str):
     """A MACECalculator of one model or a committee (``forces_comm`` per member)."""
     from mace.calculators import MACECalculator  # heavy (torch, e3nn): only where a model is evaluated
-
-    from .mace_train import resolve_device
 
     return MACECalculator(model_paths=model_paths, device=resolve_device(device), default_dtype=dtype)
 
@@ -191,8 +191,6 @@ def committee(foundation: str | Path, labelled_file: str | Path, valid_file: str
     ``params``: mace_run_train options over the defaults (``epochs`` epochs, no early stop, batch size 1);
     ``dtype``: the training dtype.  With a single labelled structure the members see the same data and
     differ only by their seed, which barely matters then: start the rounds at two structures or more."""
-    from .finetune import finetune  # heavy (mace, torch)
-
     workdir = Path(workdir)
     images = read_extxyz(labelled_file)
     if not images:
