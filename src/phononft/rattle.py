@@ -4,6 +4,11 @@ One ordered *training series* of ``max(budgets)`` structures is drawn per materi
 training set is its first ``N`` structures, so curves over budget are paired comparisons.  A separate
 *valid* split (early stopping) and a *test* split (reported errors), drawn with other seeds, are never
 trained on.
+
+A *pool* (:func:`make_pool`) is the training series drawn longer than any budget, from which a selection
+strategy (:mod:`phononft.selection`) picks the structures to label; without cell strain its first ``N``
+structures are the training series' first ``N``.  With ``cell_strain > 0`` every pool structure is also
+sheared and stretched by a random symmetric strain, so that training data carry the shear response.
 """
 
 from __future__ import annotations
@@ -45,6 +50,45 @@ def rattled_series(unit: Atoms, n: int, *, seed: int, supercell_min_length: floa
         check_distances(atoms, min_distance, f"{what}, rattled structure {i}")
         out.append(atoms)
     return out
+
+
+def random_cell_strain(rng: np.random.Generator, amplitude: float) -> np.ndarray:
+    """A random symmetric strain tensor (3x3, dimensionless) whose Voigt components
+    ``(e_xx, e_yy, e_zz, gamma_yz, gamma_xz, gamma_xy)`` (engineering shears ``gamma_ij = 2 e_ij``) are each
+    uniform in ``[-amplitude, +amplitude]``."""
+    v = rng.uniform(-amplitude, amplitude, size=6)
+    return np.array([[v[0], v[5] / 2, v[4] / 2],
+                     [v[5] / 2, v[1], v[3] / 2],
+                     [v[4] / 2, v[3] / 2, v[2]]])
+
+
+def make_pool(unit: Atoms, n: int, *, seed: int, cell_strain: float = 0.0, min_distance: float = 1.2,
+              **rattle_kwargs) -> list[Atoms]:
+    """``n`` candidate structures for selection: the training series' recipe (:func:`rattled_series`, same
+    seed, so with ``cell_strain=0`` the pool's first ``N`` are exactly the budget-``N`` training set).
+
+    ``cell_strain > 0``: each structure is additionally deformed, atoms scaled with the cell, by
+    ``cell <- cell @ (1 + eps)`` with ``eps`` a random symmetric strain (:func:`random_cell_strain`: each Voigt
+    component uniform in ``[-cell_strain, +cell_strain]``, shears as engineering strains), drawn from its own
+    random stream so the rattles and volume strains stay those of the plain pool.  ``info``: ``pool_index``,
+    ``series_index``, ``linear_strain`` (the isotropic part), ``cell_strain_voigt`` (6 floats, zeros when
+    none) and ``seed``.
+    """
+    if cell_strain < 0:
+        raise ValueError(f"cell_strain must be >= 0, got {cell_strain}")
+    what = rattle_kwargs.pop("what", "pool structure")
+    images = rattled_series(unit, n, seed=seed, min_distance=min_distance, what=what, **rattle_kwargs)
+    rng = np.random.default_rng([int(seed), 104729])  # independent of the rattle and volume streams
+    for i, atoms in enumerate(images):
+        voigt = np.zeros(6)
+        if cell_strain > 0:
+            eps = random_cell_strain(rng, cell_strain)
+            atoms.set_cell(atoms.cell[:] @ (np.eye(3) + eps), scale_atoms=True)
+            voigt = np.array([eps[0, 0], eps[1, 1], eps[2, 2], 2 * eps[1, 2], 2 * eps[0, 2], 2 * eps[0, 1]])
+            check_distances(atoms, min_distance, f"{what} {i} (cell strain {cell_strain})")
+        atoms.info["pool_index"] = i
+        atoms.info["cell_strain_voigt"] = voigt
+    return images
 
 
 def make_split(unit: Atoms, split: str, n: int, *, seed: int, **kwargs) -> list[Atoms]:
