@@ -13,8 +13,9 @@ Entry point: :func:`train_in_process`.
 Reproducibility: one seed drives every random draw (torch, numpy, Python, the LoRA initialisation and the
 data loader's shuffling, each through its own generator where torch allows); training runs with
 ``torch.use_deterministic_algorithms`` (:func:`deterministic_torch`), without which the CPU backward of
-``x[idx]`` adds floats atomically from several threads in a run-dependent order.  Results are
-bit-identical from run to run for a given thread count.
+``x[idx]`` adds floats atomically from several threads in a run-dependent order, and without TorchScript's
+optimising executor, whose warm-up made a model depend on what the process had trained before.  Results
+are bit-identical from run to run for a given thread count.
 """
 
 from __future__ import annotations
@@ -95,15 +96,24 @@ def _default_dtype(dtype: torch.dtype):
 
 @contextlib.contextmanager
 def deterministic_torch(threads: int | None = None, enabled: bool = True):
-    """``torch.use_deterministic_algorithms`` (``warn_only``: an operation without a deterministic
-    implementation warns rather than fails) and, if given, torch's thread count, both restored on exit."""
+    """Deterministic torch while training, everything restored on exit:
+
+    * ``torch.use_deterministic_algorithms`` (``warn_only``: an operation without a deterministic
+      implementation warns rather than fails);
+    * TorchScript's graph executor without its optimising passes (``torch.jit.optimized_execution``):
+      e3nn's scripted tensor products otherwise round differently in a process's first two calls
+      (profiling runs) than in later ones, so a model trained second in a process differed from the same
+      model trained first.  (A plan optimised *before* entering stays in use: train inside this.)
+    * if given, torch's thread count.
+    """
     previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
                 torch.get_num_threads())
     torch.use_deterministic_algorithms(enabled, warn_only=True)
     if threads:
         torch.set_num_threads(int(threads))
     try:
-        yield
+        with torch.jit.optimized_execution(not enabled):
+            yield
     finally:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
         torch.set_num_threads(previous[2])
