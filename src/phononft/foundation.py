@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk, make_supercell
+from ase.build import bulk
 
 from .label import label_structures, make_calculator
 from .mace_train import base_options, run_mace_train
