@@ -121,7 +121,7 @@ def run_mace_train(options: dict, workdir: Path, *, log: Callable[[str], None] =
     it reported, the thread count and the path of the saved model.  Raises ``RuntimeError`` with the tail
     of the output if training fails or produces a non-finite loss.
     """
-    import torch
+    import torch  # heavy; only to read this process's thread count
 
     workdir = Path(workdir)
     if workdir.exists():
