@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk, make_supercell
+from ase.build import bulk
 
 from .label import label_structures, make_calculator
 from .mace_train import base_options, run_mace_train
@@ -97,14 +97,17 @@ def build_pretraining_set(cfg: dict, log: Callable[[str], None] = print) -> tupl
 
 
 def pretrain(train_file: Path, valid_file: Path, e0s: dict, out_model: Path, workdir: Path, cfg: dict,
-             *, device: str = "auto", log: Callable[[str], None] = print) -> dict:
-    """Train the embedded foundation with ``mace_run_train``; copy the model to ``out_model``."""
+             *, device: str = "auto", threads: int | None = None, log: Callable[[str], None] = print) -> dict:
+    """Train the embedded foundation with ``mace_run_train``; copy the model to ``out_model``.
+
+    Bit-reproducible for a given ``threads`` (default: this process's torch thread count, under Snakemake
+    the rule's ``threads``); see :func:`phononft.mace_train.run_mace_train`."""
     pcfg = cfg["pretrain"]
     opts = base_options("foundation", workdir, train_file, valid_file, seed=pcfg["seed"], device=device,
                         dtype=cfg.get("dtype", "float64"))
     opts.update({"model": "ScaleShiftMACE", "E0s": str(e0s), "compute_stress": True})
     opts.update(pcfg["mace"])
-    summary = run_mace_train(opts, workdir, log=log)
+    summary = run_mace_train(opts, workdir, log=log, threads=threads)
     out_model.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_model.with_name(f".{out_model.name}.tmp")
     shutil.copyfile(summary["model"], tmp)
@@ -113,15 +116,20 @@ def pretrain(train_file: Path, valid_file: Path, e0s: dict, out_model: Path, wor
 
 
 def pretrain_from_config(cfg: dict, model: Path, replay: Path, valid: Path, workdir: Path, *,
-                         device: str = "auto", log: Callable[[str], None] = print) -> dict:
+                         device: str = "auto", threads: int | None = None,
+                         log: Callable[[str], None] = print) -> dict:
     """The embedded foundation end to end: label the pretraining set, keep it (``replay``, ``valid``),
-    pretrain, write ``model``; return the training summary with the E0s and set sizes."""
+    pretrain, write ``model``; return the training summary with the E0s and set sizes.
+
+    Every random draw (structures, their order, the valid split, mace's own seed) comes from
+    ``pretrain.seed``; the training is deterministic for a given ``threads`` (see :func:`pretrain`)."""
     from .io import write_extxyz
 
     train_set, valid_set, e0s = build_pretraining_set(cfg, log=log)
     write_extxyz(replay, train_set)
     write_extxyz(valid, valid_set)
-    summary = pretrain(Path(replay), Path(valid), e0s, Path(model), Path(workdir), cfg, device=device, log=log)
+    summary = pretrain(Path(replay), Path(valid), e0s, Path(model), Path(workdir), cfg, device=device,
+                       threads=threads, log=log)
     summary.update(e0s=e0s, n_train=len(train_set), n_valid=len(valid_set))
     return summary
 

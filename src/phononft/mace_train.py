@@ -1,4 +1,13 @@
-"""Running mace-torch's own trainer (``mace_run_train``) and reading what it leaves behind."""
+"""Running mace-torch's own trainer (``mace_run_train``) and reading what it leaves behind.
+
+Reproducibility: the trainer runs in a child process started by :func:`run_mace_train` through a short
+launcher (:data:`LAUNCHER`, ``python -c``) that fixes torch's thread count and turns on
+``torch.use_deterministic_algorithms`` before calling ``mace.cli.run_train.main``.  Without the flag, the
+CPU backward of advanced indexing (``x[idx]``, MACE's message passing) -- ``index_put_(accumulate=True)``
+-- adds floats from several threads atomically, in an order that changes from run to run: with more than
+one thread, two runs of the same config gave different weights.  With it, results are bit-identical from
+run to run for a given thread count.  The child's hash seed is pinned too (``PYTHONHASHSEED``).
+"""
 
 from __future__ import annotations
 
@@ -77,23 +86,51 @@ def base_options(name: str, workdir: Path, train_file: Path, valid_file: Path | 
     }
 
 
+#: The child's program: fixed thread count and deterministic torch algorithms, then mace_run_train's own
+#: ``main`` (it parses ``sys.argv[1:]``, the options).  ``warn_only``: an operation without a deterministic
+#: implementation (none met on CPU; some CUDA ones) warns in the training log instead of failing.
+LAUNCHER = (
+    "import os, sys, torch; "
+    "torch.set_num_threads(int(os.environ['OMP_NUM_THREADS'])); "
+    "torch.use_deterministic_algorithms(os.environ.get('PHONONFT_DETERMINISTIC') == '1', warn_only=True); "
+    "sys.argv[0] = 'mace_run_train'; "
+    "from mace.cli.run_train import main; main()"
+)
+
+
+def child_environment(threads: int, deterministic: bool = True, hash_seed: int = 0) -> dict:
+    """Environment of the ``mace_run_train`` child: ``threads`` for OpenMP/MKL, hash seed, determinism."""
+    env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", PYTHONUNBUFFERED="1",
+               OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONHASHSEED=str(hash_seed),
+               PHONONFT_DETERMINISTIC="1" if deterministic else "0")
+    if deterministic:
+        env.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS (CUDA runs only)
+    return env
+
+
 def run_mace_train(options: dict, workdir: Path, *, log: Callable[[str], None] = print,
-                   threads: int | None = None) -> dict:
+                   threads: int | None = None, deterministic: bool = True) -> dict:
     """Run ``mace_run_train`` with ``options``; stream its output to ``log``; return a summary.
 
+    ``threads``: torch's thread count in the trainer (default: this process's, ``torch.get_num_threads()``,
+    which follows ``OMP_NUM_THREADS`` and Snakemake's ``threads``); always set explicitly in the child.
+    ``deterministic``: ``torch.use_deterministic_algorithms`` in the child (see the module docstring).
+    Results are reproducible for a given thread count; other counts may round differently.
+
     The summary holds wall time, the per-epoch metrics MACE logged, the trainable/total parameter counts
-    it reported and the path of the saved model.  Raises ``RuntimeError`` with the tail of the output if
-    training fails or produces a non-finite loss.
+    it reported, the thread count and the path of the saved model.  Raises ``RuntimeError`` with the tail
+    of the output if training fails or produces a non-finite loss.
     """
+    import torch  # heavy; only to read this process's thread count
+
     workdir = Path(workdir)
     if workdir.exists():
         shutil.rmtree(workdir)  # a previous, killed attempt: start clean
     workdir.mkdir(parents=True)
-    cmd = [sys.executable, "-m", "mace.cli.run_train", *cli_args(options)]
-    env = dict(os.environ, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1", PYTHONUNBUFFERED="1")
-    if threads:
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    log("$ " + " ".join(cmd))
+    threads = int(threads or torch.get_num_threads())
+    cmd = [sys.executable, "-c", LAUNCHER, *cli_args(options)]
+    env = child_environment(threads, deterministic)
+    log(f"$ mace_run_train {' '.join(cmd[3:])}  (threads {threads}, deterministic {deterministic})")
     t0 = time.perf_counter()
     tail: list[str] = []
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
@@ -120,7 +157,8 @@ def run_mace_train(options: dict, workdir: Path, *, log: Callable[[str], None] =
             raise RuntimeError(f"non-finite loss at epoch {row.get('epoch')} in {workdir}")
     counts = parameter_counts_from_log(workdir / "logs", options["name"], options.get("seed", 0))
     return {"wall_time_s": wall, "epochs": epochs, "model": str(model), "peak_memory_mb": peak_mb,
-            "cpu_seconds": usage.ru_utime + usage.ru_stime, **counts}
+            "cpu_seconds": usage.ru_utime + usage.ru_stime, "threads": threads, "deterministic": deterministic,
+            **counts}
 
 
 def _finite(x) -> bool:

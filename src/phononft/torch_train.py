@@ -9,6 +9,13 @@ Data, loss, optimisation step and evaluation are mace-torch's own (``mace.data``
 foundation's E0s (atomic energies) are kept as they are.
 
 Entry point: :func:`train_in_process`.
+
+Reproducibility: one seed drives every random draw (torch, numpy, Python, the LoRA initialisation and the
+data loader's shuffling, each through its own generator where torch allows); training runs with
+``torch.use_deterministic_algorithms`` (:func:`deterministic_torch`), without which the CPU backward of
+``x[idx]`` adds floats atomically from several threads in a run-dependent order, and without TorchScript's
+optimising executor, whose warm-up made a model depend on what the process had trained before.  Results
+are bit-identical from run to run for a given thread count.
 """
 
 from __future__ import annotations
@@ -87,6 +94,31 @@ def _default_dtype(dtype: torch.dtype):
         torch.set_default_dtype(previous)
 
 
+@contextlib.contextmanager
+def deterministic_torch(threads: int | None = None, enabled: bool = True):
+    """Deterministic torch while training, everything restored on exit:
+
+    * ``torch.use_deterministic_algorithms`` (``warn_only``: an operation without a deterministic
+      implementation warns rather than fails);
+    * TorchScript's graph executor without its optimising passes (``torch.jit.optimized_execution``):
+      e3nn's scripted tensor products otherwise round differently in a process's first two calls
+      (profiling runs) than in later ones, so a model trained second in a process differed from the same
+      model trained first.  (A plan optimised *before* entering stays in use: train inside this.)
+    * if given, torch's thread count.
+    """
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+                torch.get_num_threads())
+    torch.use_deterministic_algorithms(enabled, warn_only=True)
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        with torch.jit.optimized_execution(not enabled):
+            yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+        torch.set_num_threads(previous[2])
+
+
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
     """Load a pickled MACE model (``torch.save(model)``)."""
     return torch.load(str(path), map_location=device, weights_only=False)
@@ -160,8 +192,12 @@ def save_model_atomic(model: torch.nn.Module, out_model: str | Path) -> Path:
 def train_in_process(strategy: str, foundation: str | Path, train_file: str | Path,
                      valid_file: str | Path, out_model: str | Path, *, seed: int = 0,
                      device: str = "auto", dtype: str = "float64", hyper: dict | None = None,
+                     threads: int | None = None, deterministic: bool = True,
                      log: Callable[[str], None] = print) -> dict:
     """Fine-tune ``foundation`` on ``train_file`` with ``strategy`` and save a plain MACE model.
+
+    ``threads``: torch's thread count while training (default: as set, e.g. by the Snakemake adapter);
+    ``deterministic``: deterministic torch algorithms (:func:`deterministic_torch`).
 
     Returns a JSON-serialisable summary (losses per epoch, timing, memory, parameter counts).
     Raises :class:`NonFiniteLossError` (and writes nothing) if a loss becomes NaN/inf.
@@ -180,20 +216,24 @@ def train_in_process(strategy: str, foundation: str | Path, train_file: str | Pa
         torch.cuda.reset_peak_memory_stats(dev)
     t_start = time.perf_counter()
 
-    with _default_dtype(torch_dtype):
+    with _default_dtype(torch_dtype), deterministic_torch(threads, deterministic):
         random.seed(seed)
         set_seeds(seed)
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)  # the LoRA initialisation
+        shuffle_generator = torch.Generator().manual_seed(seed)  # the data loader's order of batches
+        n_threads = torch.get_num_threads()
 
         model = load_model(foundation).to(dtype=torch_dtype)
         foundation_class = type(model)
         heads, head = _pick_head(model, hp["head"])
         train_set = load_dataset(train_file, model, hp, heads, head)
         valid_set = load_dataset(valid_file, model, hp, heads, head)
-        from mace.data.atomic_data import get_data_loader
+        from mace.tools.torch_geometric.dataloader import DataLoader
 
-        train_loader = get_data_loader(train_set, batch_size=hp["batch_size"], shuffle=True)
-        valid_loader = get_data_loader(valid_set, batch_size=hp["valid_batch_size"], shuffle=False)
+        # mace's own loader class; its get_data_loader() takes no generator: shuffling would draw from the
+        # global torch stream, shared with anything else that draws from it
+        train_loader = DataLoader(train_set, batch_size=hp["batch_size"], shuffle=True, generator=shuffle_generator)
+        valid_loader = DataLoader(valid_set, batch_size=hp["valid_batch_size"], shuffle=False)
         model = model.to(dev)
         n_foundation = sum(p.numel() for p in model.parameters())
 
@@ -310,6 +350,8 @@ def train_in_process(strategy: str, foundation: str | Path, train_file: str | Pa
         "seed": seed,
         "device": str(dev),
         "dtype": dtype,
+        "threads": n_threads,
+        "deterministic": deterministic,
         "epochs_run": epochs_run,
         "best_epoch": best["epoch"],
         "best_valid_loss": best["loss"],
