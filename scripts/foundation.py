@@ -9,5 +9,6 @@ log = rule_logger(snakemake.log[0])
 out = snakemake.output
 cfg = {"pretrain": snakemake.params.settings, "dtype": snakemake.params.dtype}
 summary = pretrain_from_config(cfg, Path(out.model), Path(out.replay), Path(out.valid),
-                               Path(out.model).parent / "work", device=snakemake.params.device, log=log)
+                               Path(out.model).parent / "work", device=snakemake.params.device,
+                               threads=snakemake.threads, log=log)  # 1 or 2 threads: the same bits
 write_json(out.record, summary)

@@ -135,7 +135,7 @@ def test_softened_model_uses_reference_modes(bcc, bcc_modes):
     assert np.allclose(mod["energies_meV_per_atom"], ref["energies_meV_per_atom"], atol=1e-4)
 
 
-ICFG = {"supercell_min_length": 5.0, "amplitude_max": 0.2, "grid_points": 5, "relax_amplitudes": [0.1],
+ICFG = {"supercell_min_length": 5.0, "amplitude_max": 0.2, "grid_points": 5, "relax_amplitudes": [0.1], "relax_steps": 1000,
         "fmax": 1e-3, "relax": True}
 
 
