@@ -45,9 +45,19 @@ SEEDS = config["seeds"]
 TRAINED_STRATEGIES = [s for s in config["strategies"] if s != "pretrained"]
 TRAINED_RUNS = [(b, s) for b in config["budgets"] for s in SEEDS]  # (budget, seed) of one job's models
 ZERO_SHOT_RUNS = [(0, s) for s in SEEDS]
-# structures per split: the training series is as long as the largest budget (budgets are its prefixes)
+# structures per split: each seed's candidate pool (pool_factor x the largest budget when a selection picks from
+# it, else the largest budget), each training series (the largest budget: budgets are its prefixes), valid, test
+SELECTIONS = config["selections"]
+POOL_SIZE = max(config["budgets"]) * (config["selection"]["pool_factor"] if set(SELECTIONS) - {"random"} else 1)
 N_STRUCTURES = {"train": max(config["budgets"]), "valid": config["rattle"]["n_valid"],
                 "test": config["rattle"]["n_test"]}
+TRAIN_SPLITS = {layout.train_split(sel, seed): (sel, seed) for sel in SELECTIONS for seed in SEEDS}
+FIRST_TRAIN_SPLIT = next(iter(TRAIN_SPLITS))
+
+
+def n_structures(split):
+    """Structures of a rattle or label split: a pool (train_s<seed>), a training series, valid or test."""
+    return POOL_SIZE if split.startswith("train_s") else N_STRUCTURES[layout.split_kind(split)]
 
 
 wildcard_constraints:
@@ -55,7 +65,8 @@ wildcard_constraints:
     strategy="|".join(config["strategies"]),
     budget=r"\d+",
     seed=r"\d+",
-    split="train|valid|test",
+    split=r"train_s\d+|train_[a-z]+_s\d+|valid|test",
+    selection="|".join(SELECTIONS),
 
 
 # ---- cluster resources: wall time from the work a job does, growing with the attempt, capped at the partition's
@@ -117,7 +128,6 @@ VASP_SETTINGS = {k: v for k, v in LABEL_SETTINGS.items() if k != "type"}  # phon
 # VASP: the structures of a split go to jobs of `structures_per_job` (default 1; the paper matrix uses more,
 # so that it stays a DAG of a few thousand jobs); each structure keeps its own job directory
 STRUCTURES_PER_JOB = VASP["structures_per_job"]
-VASP_LABEL_JOBS = {split: range(-(-n // STRUCTURES_PER_JOB)) for split, n in N_STRUCTURES.items()}
 # Own data (materials.<m>.data, phononft.dataset): each such material's split, planned from the files' cached
 # summaries (already checked by check_inputs): which of the user's structures each split holds, and how many
 # rattled structures labelled by the labeller follow them (data.mix; data.valid_test: labeller)
@@ -134,7 +144,17 @@ for _material, _spec in config["materials"].items():
 def rattled_needed(material, split):
     """Rattled structures of a split that the labeller labels: all of them without own data, else the plan's."""
     plan = DATA_PLANS.get(material)
-    return N_STRUCTURES[split] if plan is None else plan["splits"][split]["rattled"]
+    return n_structures(split) if plan is None else plan["splits"][layout.split_kind(split)]["rattled"]
+
+
+def label_source(wildcards):
+    """The unlabelled structures of a label split: a training series (the seed's pool itself for random
+    selection, else the selection's series) or the valid / test split."""
+    m, split = wildcards.material, wildcards.split
+    if split not in TRAIN_SPLITS:
+        return layout.rattled(m, split)
+    selection, seed = TRAIN_SPLITS[split]
+    return layout.rattled(m, layout.pool_split(seed)) if selection == "random" else layout.selected(m, selection, seed)
 
 
 def vasp_label_jobs(material, split):
@@ -147,7 +167,7 @@ def label_inputs(wildcards):
     m, split = wildcards.material, wildcards.split
     inputs = {"data": [path for path, _ in DATA_PLANS[m]["files"]]} if m in DATA_PLANS else {}
     if rattled_needed(m, split):
-        inputs["rattled"] = layout.rattled(m, split)
+        inputs["rattled"] = label_source(wildcards)
         if LABELLER == "vasp":
             inputs["labelled"] = [layout.vasp_label_batch(m, split, k) for k in vasp_label_jobs(m, split)]
     return inputs
@@ -162,19 +182,30 @@ def data_split(wildcards):
     """Own data: the files, reading settings and the split's indices (phononft.dataset.split_params); None
     without own data (then not a parameter of the job)."""
     plan = DATA_PLANS.get(wildcards.material)
-    return None if plan is None else split_params(plan, wildcards.split)
+    return None if plan is None else split_params(plan, layout.split_kind(wildcards.split))
 
 
 def label_benchmarks():
-    """Per material, the benchmark files of the jobs that labelled its training series (VASP: the label_vasp
-    jobs; mock: the label job).  Own data: their labelling cost is unknown and not counted; VASP: the jobs of
-    the rattled structures that fill the series (data.mix), else the label job (reading the files)."""
+    """Per training series ("<material>/<split>"), the benchmark files of the jobs that labelled it (VASP: the
+    label_vasp jobs; mock: the label job).  Own data: their labelling cost is unknown and not counted; VASP:
+    the jobs of the rattled structures that fill the series (data.mix), else the label job (reading files)."""
     out = {}
     for m in MATERIALS:
-        jobs = vasp_label_jobs(m, "train") if LABELLER == "vasp" else []
-        out[m] = ([layout.benchmark("label", f"{m}/vasp_train_{k}") for k in jobs] if jobs
-                  else [layout.benchmark("label", f"{m}_train")])
+        for split in TRAIN_SPLITS:
+            jobs = vasp_label_jobs(m, split) if LABELLER == "vasp" else []
+            out[f"{m}/{split}"] = ([layout.benchmark("label", f"{m}/vasp_{split}_{k}") for k in jobs] if jobs
+                                   else [layout.benchmark("label", f"{m}_{split}")])
     return out
+
+
+# ---- selection -----------------------------------------------------------------------------------------
+def selection_inputs(wildcards):
+    """The seed's pool; the foundation (its descriptors, the committee's start); the valid split (uncertainty)."""
+    inputs = {"pool": layout.rattled(wildcards.material, layout.pool_split(wildcards.seed)),
+              "foundation": layout.foundation()}
+    if wildcards.selection == "uncertainty":
+        inputs["valid"] = layout.labelled(wildcards.material, "valid")
+    return inputs
 
 
 # ---- reference -----------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ rule label:
     params:
         labeller=label_settings,
         data=data_split,
+        n=lambda w: rattled_needed(w.material, w.split),
     log:
         layout.log("label", "{material}_{split}"),
     benchmark:
@@ -25,7 +26,7 @@ rule label:
 
 rule label_vasp:
     input:
-        rattled=layout.rattled("{material}", "{split}"),
+        rattled=label_source,
     output:
         # job {job} labels structures [job * structures_per_job, ...), each in its own directory
         # label/vasp/{split}/{index}/, kept: a rerun reuses a finished calculation (phononft.vasp)

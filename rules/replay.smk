@@ -4,7 +4,7 @@
 rule replay:
     input:
         pretraining=pretraining_data(),
-        train=layout.labelled("{material}", "train"),
+        train=layout.labelled("{material}", FIRST_TRAIN_SPLIT),  # the material's elements
         foundation=layout.foundation(),
     output:
         layout.replay("{material}"),

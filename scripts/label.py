@@ -14,7 +14,7 @@ material, split = snakemake.wildcards.material, snakemake.wildcards.split
 data = snakemake.params.data  # None: no own data, the split is every rattled structure, labelled
 rattled = []
 if hasattr(snakemake.input, "rattled"):
-    images = read_extxyz(snakemake.input.rattled)[: None if data is None else data["rattled"]]
+    images = read_extxyz(snakemake.input.rattled)[: snakemake.params.n]  # a pool may hold more than the series
     results = [a for f in getattr(snakemake.input, "labelled", []) for a in read_extxyz(f)]
     rattled = label_rattled(images, snakemake.params.labeller, vasp_results=results,
                             what=f"material {material!r}, split {split}", log=log)

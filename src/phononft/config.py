@@ -95,6 +95,13 @@ def check_semantics(config: dict) -> None:
                           "its pretraining data (extxyz) for replay")
     if config["foundation"]["model"] is None and "pretrain" not in config["foundation"]:
         raise ConfigError("config key foundation: give foundation.model (a local file) or foundation.pretrain")
+    if "uncertainty" in config["selections"] and config["labeller"]["type"] == "vasp":
+        raise ConfigError("config key selections: uncertainty labels its picks in rounds inside one job, which "
+                          "needs an in-process labeller (mock); with VASP use random or fps")
+    own_data = [m for m, spec in config["materials"].items() if "data" in spec]
+    if own_data and set(config["selections"]) - {"random"}:
+        raise ConfigError(f"config key selections: materials {own_data} bring their own labelled data, whose "
+                          "training series is the data's (selections other than random pick from a rattled pool)")
     if config["labeller"]["type"] == "vasp" and "command" not in config["labeller"]["vasp"]:
         raise ConfigError("config key labeller.vasp.command: the VASP command is required for labeller type vasp")
 

@@ -13,12 +13,13 @@ One stage, one name: each stage's results live in a folder named after it (``rul
       foundation/                       model.model, pretrain_{train,valid}.extxyz, train.json
       <material>/
         structures/                     structure.extxyz (the unit cell), structure.json (its summary)
-        rattle/{train,valid,test}.extxyz
-        label/{train,valid,test}.extxyz  (+ label/vasp/<split>/<index>/: one VASP job directory each)
+        rattle/train_s<seed>.extxyz     the candidate pool of each seed; valid.extxyz, test.extxyz
+        selection/<selection>_s<seed>.extxyz  the training series: pool structures in the selection's order
+        label/train_<selection>_s<seed>.extxyz, valid.extxyz, test.extxyz  (labelled; + label/vasp/<split>/<i>/)
         replay/replay.extxyz            pretraining structures multihead fine-tuning replays
         reference/                      the reference's phonons and properties (+ reference/vasp/...)
-        finetune/<strategy>/n<N>/s<seed>/   model.model, train.json
-        evaluate/<strategy>/n<N>/s<seed>/   metrics.json, phonopy.yaml, bands.json, thermal.json, ...
+        finetune/<strategy>/[<selection>/]n<N>/s<seed>/   model.model, train.json (selection random: no level)
+        evaluate/<strategy>/[<selection>/]n<N>/s<seed>/   metrics.json, phonopy.yaml, bands.json, ...
         .finished/<stage>/<strategy>/n<N>/s<seed>/  kept copies of finished models (phononft.reuse)
       replay/general.extxyz             the general set (forgetting)
       summary/metrics.csv               the tidy table
@@ -48,11 +49,33 @@ def structure(material: str, ext: str = "extxyz") -> str:
     return f"{RESULTS}/{material}/structures/structure.{ext}"
 
 
+def pool_split(seed) -> str:
+    """The rattle split of seed ``seed``'s candidate pool (every seed draws its own rattled series)."""
+    return f"train_s{seed}"
+
+
+def train_split(selection: str, seed) -> str:
+    """The label split of a training series: the pool of ``seed`` in the order ``selection`` picks it."""
+    return f"train_{selection}_s{seed}"
+
+
+def split_kind(split: str) -> str:
+    """``train`` for a training pool or series, else the split itself (``valid``, ``test``)."""
+    return "train" if split.startswith("train") else split
+
+
 def rattled(material: str, split: str) -> str:
+    """A rattled split: ``pool_split(seed)`` (the candidate pool of a seed), ``valid`` or ``test``."""
     return f"{RESULTS}/{material}/rattle/{split}.extxyz"
 
 
+def selected(material: str, selection: str, seed) -> str:
+    """The training series of (selection, seed): pool structures in the order the selection picks them."""
+    return f"{RESULTS}/{material}/selection/{selection}_s{seed}.extxyz"
+
+
 def labelled(material: str, split: str) -> str:
+    """A labelled split: ``train_split(selection, seed)``, ``valid`` or ``test``."""
     return f"{RESULTS}/{material}/label/{split}.extxyz"
 
 
@@ -94,43 +117,46 @@ def job(stage: str, material: str, strategy: str) -> str:
     return f"{RESULTS}/{material}/{stage}/{strategy}"
 
 
-def run_name(budget, seed) -> str:
-    return f"n{budget}/s{seed}"
+def run_name(budget, seed, selection: str = "random") -> str:
+    """``n<budget>/s<seed>``, under ``<selection>/`` for a selection other than random."""
+    return f"n{budget}/s{seed}" if selection == "random" else f"{selection}/n{budget}/s{seed}"
 
 
-def model(material: str, strategy: str, budget, seed, name: str | None = None) -> str:
+def model(material: str, strategy: str, budget, seed, name: str | None = None, *, selection: str = "random") -> str:
     """A trained model's folder (or a file in it: ``model.model``, ``train.json``)."""
-    folder = f"{job('finetune', material, strategy)}/{run_name(budget, seed)}"
+    folder = f"{job('finetune', material, strategy)}/{run_name(budget, seed, selection)}"
     return folder if name is None else f"{folder}/{name}"
 
 
-def evaluation(material: str, strategy: str, budget, seed, name: str | None = None) -> str:
+def evaluation(material: str, strategy: str, budget, seed, name: str | None = None, *,
+               selection: str = "random") -> str:
     """A model's evaluation folder (or a file in it: ``metrics.json``, ``bands.json``, ...)."""
-    folder = f"{job('evaluate', material, strategy)}/{run_name(budget, seed)}"
+    folder = f"{job('evaluate', material, strategy)}/{run_name(budget, seed, selection)}"
     return folder if name is None else f"{folder}/{name}"
 
 
-def run_folders(job_dir: str | Path, budget, seed) -> tuple[Path, Path]:
-    """One model of a finetune/evaluate job: its folder ``n<budget>/s<seed>`` inside the job's folder
+def run_folders(job_dir: str | Path, budget, seed, selection: str = "random") -> tuple[Path, Path]:
+    """One model of a finetune/evaluate job: its folder (:func:`run_name`) inside the job's folder
     ``results/<m>/<stage>/<strategy>``, and the folder where :func:`phononft.reuse.reuse_or_run` keeps it,
-    ``results/<m>/.finished/<stage>/<strategy>/n<budget>/s<seed>`` (outside the job's directory output)."""
+    ``results/<m>/.finished/<stage>/<strategy>/<run>`` (outside the job's directory output)."""
     job_dir = Path(job_dir)
-    run = Path(run_name(budget, seed))
+    run = Path(run_name(budget, seed, selection))
     return job_dir / run, job_dir.parent.parent / ".finished" / job_dir.parent.name / job_dir.name / run
 
 
-_EVALUATION = re.compile(rf"{RESULTS}/(?P<material>[^/]+)/evaluate/(?P<strategy>[^/]+)/n(?P<budget>\d+)/"
-                         r"s(?P<seed>\d+)/metrics\.json$")
+_EVALUATION = re.compile(rf"{RESULTS}/(?P<material>[^/]+)/evaluate/(?P<strategy>[^/]+)/"
+                         r"(?:(?P<selection>[a-z]+)/)?n(?P<budget>\d+)/s(?P<seed>\d+)/metrics\.json$")
 _REFERENCE = re.compile(rf"{RESULTS}/(?P<material>[^/]+)/reference/metrics\.json$")
 
 
 def parse_evaluation(path: str | Path) -> dict | None:
-    """``{"material", "strategy", "budget", "seed"}`` of a model's metrics.json path (``None`` otherwise)."""
+    """``{"material", "strategy", "selection", "budget", "seed"}`` of a model's metrics.json path (``None``
+    otherwise)."""
     m = _EVALUATION.search(Path(path).as_posix())
     if not m:
         return None
-    return {"material": m["material"], "strategy": m["strategy"], "budget": int(m["budget"]),
-            "seed": int(m["seed"])}
+    return {"material": m["material"], "strategy": m["strategy"], "selection": m["selection"] or "random",
+            "budget": int(m["budget"]), "seed": int(m["seed"])}
 
 
 def parse_reference(path: str | Path) -> str | None:

@@ -20,6 +20,14 @@ from ase.build import make_supercell
 from .structures import check_distances, supercell_matrix
 
 SPLIT_SEED_OFFSET = {"train": 0, "valid": 7919, "test": 15485}
+#: Offset between the training pools of consecutive seeds (a prime far above the split offsets): seed k's pool
+#: draws from ``rattle.seed + k * TRAIN_SEED_STRIDE``, seed 0's is the former training series.
+TRAIN_SEED_STRIDE = 104729
+
+
+def train_seed(base_seed: int, seed: int) -> int:
+    """The random seed of seed ``seed``'s training pool (each seed draws its own rattled series)."""
+    return int(base_seed) + TRAIN_SEED_STRIDE * int(seed)
 
 
 def rattled_series(unit: Atoms, n: int, *, seed: int, supercell_min_length: float = 7.0,

@@ -293,3 +293,41 @@ def rank_uncertainty_rounds(pool: Sequence[Atoms], budgets: Sequence[int], label
     result = {"ranking": np.asarray(ranking, dtype=int), "labelled": labelled, "rounds": rounds}
     write_json(workdir / "rounds.json", {"ranking": result["ranking"], "budgets": sorted(budgets), "rounds": rounds})
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# The workflow's selection stage
+# --------------------------------------------------------------------------------------------
+def select_series(pool_file: str | Path, out: str | Path, selection: str, *, budgets: Sequence[int],
+                  settings: dict, seed: int = 0, foundation: str | Path | None = None,
+                  valid_file: str | Path | None = None, label: Callable[[list[Atoms]], list[Atoms]] | None = None,
+                  workdir: str | Path | None = None, device: str = "cpu", dtype: str = "float32",
+                  log: Callable[[str], None] = print) -> np.ndarray:
+    """Write the training series of ``selection``: the first ``max(budgets)`` pool structures in the order the
+    selection picks them (``info["pool_index"]``, ``info["series_index"]``); returns the ranking.
+
+    ``settings``: the config's ``selection`` block (``fps_start``, ``committee_members``, ``committee_epochs``,
+    ``disagreement``); ``label``: the in-process labeller the uncertainty rounds call."""
+    pool = read_extxyz(pool_file)
+    n = max(budgets)
+    if selection == "random":
+        ranking = rank_random(len(pool))
+    elif selection == "fps":
+        ranking = rank_fps(pool, foundation, seed=seed, start=settings["fps_start"], device=device)
+    elif selection == "uncertainty":
+        if label is None:
+            raise ValueError("uncertainty selection labels in rounds: it needs an in-process labeller")
+        ranking = rank_uncertainty_rounds(pool, budgets, label, foundation, valid_file, workdir,
+                                          n_members=settings["committee_members"],
+                                          epochs=settings["committee_epochs"], seed=seed,
+                                          reduce=settings["disagreement"], dtype=dtype, log=log)["ranking"]
+    else:
+        raise ValueError(f"unknown selection {selection!r}; choose from {SELECTIONS}")
+    series = []
+    for k, i in enumerate(ranking[:n]):
+        atoms = pool[int(i)].copy()
+        atoms.info.update(pool_index=int(i), series_index=k, selection=selection)
+        series.append(atoms)
+    write_extxyz(out, series)
+    log(f"{selection}: {n} of {len(pool)} pool structures, pool indices {[int(i) for i in ranking[:n]]}")
+    return np.asarray(ranking)
