@@ -164,14 +164,18 @@ def load_configs(path: str | Path, model: torch.nn.Module, head: str) -> list:
     return mdata.config_from_atoms_list(atoms_list, key_specification=keyspec, head_name=head)
 
 
-def load_dataset(path: str | Path, model: torch.nn.Module, heads: list[str], head: str) -> list:
-    """extxyz -> mace ``AtomicData`` graphs with the model's z table and cutoff."""
+def graphs(configs: list, model: torch.nn.Module, heads: list[str]) -> list:
+    """mace configurations -> ``AtomicData`` graphs with the model's z table and cutoff."""
     from mace import data as mdata
     from mace.tools import AtomicNumberTable
 
     z_table = AtomicNumberTable([int(z) for z in model.atomic_numbers])
-    return [mdata.AtomicData.from_config(c, z_table=z_table, cutoff=float(model.r_max), heads=heads)
-            for c in load_configs(path, model, head)]
+    return [mdata.AtomicData.from_config(c, z_table=z_table, cutoff=float(model.r_max), heads=heads) for c in configs]
+
+
+def load_dataset(path: str | Path, model: torch.nn.Module, heads: list[str], head: str) -> list:
+    """extxyz -> mace ``AtomicData`` graphs with the model's z table and cutoff."""
+    return graphs(load_configs(path, model, head), model, heads)
 
 
 def make_loss(opts: dict) -> torch.nn.Module:
@@ -219,7 +223,7 @@ class Trainer:
             self.foundation = load_model(job.foundation).to(dtype=self.torch_dtype)
             self.heads, self.head = _pick_head(self.foundation)
             self.train_configs = load_configs(job.train_file, self.foundation, self.head)
-            self.train_set = load_dataset(job.train_file, self.foundation, self.heads, self.head)
+            self.train_set = graphs(self.train_configs, self.foundation, self.heads)
             self.valid_set = load_dataset(job.valid_file, self.foundation, self.heads, self.head)
             self.replay_set = None
             if strategy.needs_replay and job.replay_file is not None:
