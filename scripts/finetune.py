@@ -29,9 +29,8 @@ def train(run):
     def fit():
         folder.mkdir(parents=True, exist_ok=True)
         record = finetune(strategy, Path(i.foundation), Path(i.train), Path(i.valid), budget, seed, model,
-                          record_file, folder / "work", p.settings["options"], recipe=p.settings.get("recipe"),
-                          lr_grid=p.settings.get("lr_grid", ()), device=p.device, dtype=p.dtype, replay_file=replay,
-                          threads=snakemake.threads, log=log)
+                          record_file, folder / "work", device=p.device, dtype=p.dtype, replay_file=replay,
+                          threads=snakemake.threads, log=log, **p.settings)  # options (+ recipe, lr_grid: trained)
         log(f"{strategy} n={budget} seed {seed}: {record['epochs_run']} epochs, {record['optimizer_steps']} steps "
             f"at lr {record['learning_rate']}, {record['trainable_parameters']}/{record['total_parameters']} "
             "parameters trained")

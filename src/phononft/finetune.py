@@ -65,17 +65,18 @@ def default_recipe() -> str:
 
 
 def finetune(strategy: str, foundation: Path, train_file: Path, valid_file: Path, budget: int, seed: int,
-             out_model: Path, out_log: Path, workdir: Path, params: dict, *, recipe: str | None = None,
+             out_model: Path, out_log: Path, workdir: Path, options: dict, *, recipe: str | None = None,
              lr_grid: Sequence[float] = (), device: str = "auto", dtype: str = "float64",
              replay_file: Path | None = None, threads: int | None = None,
              log: Callable[[str], None] = print) -> dict:
     """Train one model; write ``out_model`` and ``out_log`` (JSON) atomically; return the log dict.
 
-    ``params``: the strategy's options (:func:`phononft.config.strategy_params`; missing ones take the
+    ``options``: the strategy's options (:func:`phononft.config.strategy_params`; missing ones take the
     strategy's defaults, unknown ones are refused); ``recipe``: study or matched (None: the schema's default);
-    ``lr_grid``: learning rates to choose from on the validation split (empty: the ``lr`` option)."""
+    ``lr_grid``: learning rates to choose from on the validation split (empty: the ``lr`` option).  A finetune
+    rule's params (:func:`phononft.config.finetune_settings`) are these three keywords."""
     strat = strategies.get(strategy)
-    opts = strat.resolve(params)
+    opts = strat.resolve(options)
     recipe = recipe or default_recipe()
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
