@@ -120,6 +120,15 @@ def test_matched_recipe_refuses_per_strategy_training_settings():
         validate_config(cfg)
 
 
+def test_a_strategy_checks_its_options_under_the_recipe():
+    cfg = demo_config()
+    cfg["finetune"]["strategy_params"]["scratch"]["E0s"] = "foundation"
+    with pytest.raises(ConfigError, match=r"strategy_params.scratch: E0s foundation: mace_run_train"):
+        validate_config(copy.deepcopy(cfg))
+    cfg["finetune"]["recipe"] = "matched"
+    validate_config(cfg)
+
+
 def test_lr_grid_multiplies_the_finetune_job_runtime():
     from phononft.config import job_runtimes
 

@@ -114,6 +114,10 @@ def check_semantics(config: dict) -> None:
     if config["labeller"]["type"] == "vasp" and "command" not in config["labeller"]["vasp"]:
         raise ConfigError("config key labeller.vasp.command: the VASP command is required for labeller type vasp")
     ft = config["finetune"]
+    for s in chosen:
+        problem = s.check_config(strategy_params(config, s.name), ft["recipe"])
+        if problem:
+            raise ConfigError(f"config key finetune.strategy_params.{s.name}: {problem}")
     if ft["recipe"] == "matched":  # one recipe: only the learning rate and the strategies' own options differ
         for s in chosen:
             shared = [k for k in ft["strategy_params"].get(s.name, {})

@@ -396,4 +396,7 @@ class EquitrainRunner:
         record = train_with_equitrain(job.foundation, job.train_file, job.valid_file, out_model, wrapper=self.wrapper,
                                       lr=lr, seed=job.seed, device=job.device, dtype=job.dtype,
                                       work_dir=job.workdir / "equitrain", log=job.log, **self.shared, **self.keywords)
-        return {**record, "tool": "equitrain", "learning_rate": lr}
+        out = {**record, "tool": "equitrain", "learning_rate": lr}
+        if self.wrapper == "delta":  # the deltas stand for the weights (merged on export), not beside them
+            out["total_parameters"] = record["foundation_parameters"]
+        return out

@@ -175,6 +175,11 @@ class Strategy:
                 f"{'.'.join(map(str, e.absolute_path)) or 'options'}: {e.message}" for e in errors))
         return params
 
+    def check_config(self, opts: dict, recipe: str) -> str | None:
+        """A problem of these options under ``recipe`` that the schema cannot see (None: none); the config
+        check reports it before any job."""
+        return None
+
     # ---- training ----------------------------------------------------------------------------------
     def study_tool(self, opts: dict) -> str:
         """Which tool trains the strategy under the study recipe (one of :data:`TOOLS`)."""

@@ -34,16 +34,15 @@ class Lora(Strategy):
                        record={"lora_rank": opts["lora_rank"], "lora_alpha": opts["lora_alpha"]})
 
     def count_parameters(self, foundation: Path, out_model: Path, opts: dict) -> dict:
-        """The adapters (mace_run_train's log counts every parameter as trainable) of the foundation."""
+        """The adapters (mace_run_train's log counts every parameter as trainable) of the foundation, out of
+        the adapted model's parameters (foundation + adapters, as the in-process trainer counts them)."""
         from mace.modules.lora import inject_LoRAs  # heavy (mace)
 
         from ..torch_train import load_model
 
-        model = load_model(foundation)
-        total = sum(p.numel() for p in model.parameters())
-        inject_LoRAs(model, rank=opts["lora_rank"], alpha=opts["lora_alpha"])
+        model = inject_LoRAs(load_model(foundation), rank=opts["lora_rank"], alpha=opts["lora_alpha"])
         trainable = sum(p.numel() for n, p in model.named_parameters() if "lora" in n.lower())
-        return {"trainable_parameters": int(trainable), "total_parameters": int(total)}
+        return {"trainable_parameters": int(trainable), "total_parameters": sum(p.numel() for p in model.parameters())}
 
 
 STRATEGY = Lora()

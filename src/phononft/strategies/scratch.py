@@ -16,12 +16,17 @@ class Scratch(Strategy):
     options = (Option("E0s", "string", "average", "isolated-atom energies: average (least squares on the N training "
                       "structures, mace's) or foundation (the foundation's)", enum=("average", "foundation")),)
 
+    def check_config(self, opts: dict, recipe: str) -> str | None:
+        if recipe == "study" and opts["E0s"] == "foundation":
+            return "E0s foundation: mace_run_train (recipe study) fits E0s itself; use recipe matched or E0s average"
+        return None
+
     def mace_options(self, job: Job, opts: dict) -> dict:
         from ..mace_train import architecture_of
         from ..torch_train import load_model  # heavy (torch)
 
-        if opts["E0s"] == "foundation":
-            raise ValueError("scratch with E0s foundation trains in process only (finetune.recipe matched)")
+        if (problem := self.check_config(opts, "study")) is not None:
+            raise ValueError(f"scratch: {problem}")
         return {**architecture_of(load_model(job.foundation)), "E0s": opts["E0s"]}
 
     def adapt(self, model, opts: dict, ctx):
