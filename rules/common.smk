@@ -6,11 +6,12 @@ import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
-from phononft import layout
+from phononft import layout, strategies
 from phononft.checks import check_inputs, force_sets_beside
 from phononft.config import (
     ConfigError,
     evaluate_settings,
+    finetune_settings,
     job_runtimes,
     labeller_settings,
     model_runs,
@@ -41,8 +42,8 @@ SEEDS = config["seeds"]
 # folder (a directory output): the paper matrix (8772 models, ~60,000 files) stays a DAG of ~2,500 jobs and
 # ~5,000 files that Snakemake builds in seconds, still hundreds of jobs wide, and a job's start-up (imports,
 # foundation, CUDA) serves many models.  The zero-shot "pretrained" models (budget 0) get rules of their own
-# (zero_shot, evaluate_zero_shot).
-TRAINED_STRATEGIES = [s for s in config["strategies"] if s != "pretrained"]
+# (zero_shot, evaluate_zero_shot).  Which strategies train: the strategy registry (phononft.strategies).
+TRAINED_STRATEGIES = [s for s in config["strategies"] if strategies.get(s).trained]
 TRAINED_RUNS = [(b, s) for b in config["budgets"] for s in SEEDS]  # (budget, seed) of one job's models
 ZERO_SHOT_RUNS = [(0, s) for s in SEEDS]
 # structures per split: each seed's candidate pool (pool_factor x the largest budget when a selection picks from
@@ -258,14 +259,18 @@ def reference_inputs(wildcards):
 
 
 # ---- finetune ------------------------------------------------------------------------------------------
+REPLAY_STRATEGIES = [s for s in config["strategies"] if strategies.get(s).needs_replay]
+
+
 def replay_data(wildcards):
-    """Replay data of multihead fine-tuning: the material's subset of the pretraining data (rules/replay.smk)."""
-    return layout.replay(wildcards.material) if wildcards.strategy == "multihead" else []
+    """Replay data of the strategies that replay pretraining data (multihead): the material's subset of the
+    pretraining data (rules/replay.smk)."""
+    return layout.replay(wildcards.material) if wildcards.strategy in REPLAY_STRATEGIES else []
 
 
 # ---- replay --------------------------------------------------------------------------------------------
-# mace-torch's own default of num_samples_pt applies when the multihead options do not name it
-REPLAY_SAMPLES = strategy_params(config, "multihead").get("num_samples_pt", 10000)
+# size of the replay set: the largest num_samples_pt of the strategies that replay (multihead's option)
+REPLAY_SAMPLES = max([strategy_params(config, s)["num_samples_pt"] for s in REPLAY_STRATEGIES] or [1])
 # the general set of the forgetting errors: the demo foundation's validation split, or a sample of the given
 # foundation's pretraining data; none when a foundation model file comes without its data
 HAS_GENERAL_SET = not config["foundation"]["model"] or bool(config["foundation"]["replay"])

@@ -1,7 +1,8 @@
 # Finetune: one job trains every budget x seed of a material x strategy into its folder
 # finetune/<strategy>/n<N>/s<seed>/ (rules/common.smk says why); a model finished by an earlier, failed run of
 # the job is reused, not retrained (results/<material>/.finished/, phononft.reuse).
-# What a model depends on: its strategy's options, dtype and device (never another strategy's options).
+# What a model depends on: its strategy's options, the recipe and the lr grid (phononft.config.finetune_settings),
+# dtype and device (never another strategy's options).
 rule finetune:
     input:
         foundation=layout.foundation(),
@@ -13,7 +14,7 @@ rule finetune:
     wildcard_constraints:
         strategy="|".join(TRAINED_STRATEGIES) or "(?!)",
     params:
-        settings=lambda w: strategy_params(config, w.strategy),
+        settings=lambda w: finetune_settings(config, w.strategy),
         runs=TRAINED_RUNS,
         device=config["finetune"]["device"],
         dtype=config["finetune"]["dtype"],
@@ -41,7 +42,7 @@ use rule finetune as zero_shot with:
     output:
         directory(layout.job("finetune", "{material}", "pretrained")),
     params:
-        settings=strategy_params(config, "pretrained"),
+        settings=finetune_settings(config, "pretrained"),
         runs=ZERO_SHOT_RUNS,
         device=config["finetune"]["device"],
         dtype=config["finetune"]["dtype"],

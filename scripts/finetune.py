@@ -14,7 +14,6 @@ log = rule_logger(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 i, p, job = snakemake.input, snakemake.params, Path(snakemake.output[0])
 strategy, material = job.name, snakemake.wildcards.material
-settings = {**p.settings, "threads": snakemake.threads}
 replay = Path(i.replay) if i.replay else None
 inputs = {name: file_fingerprint(f) for name, f in
           {"foundation": i.foundation, "train": i.train, "valid": i.valid, "replay": replay}.items() if f}
@@ -30,10 +29,11 @@ def train(run):
     def fit():
         folder.mkdir(parents=True, exist_ok=True)
         record = finetune(strategy, Path(i.foundation), Path(i.train), Path(i.valid), budget, seed, model,
-                          record_file, folder / "work", settings, device=p.device, dtype=p.dtype,
-                          replay_file=replay, log=log)
-        log(f"{strategy} n={budget} seed {seed}: {record.get('epochs_run')} epochs, "
-            f"{record.get('trainable_parameters')}/{record.get('total_parameters')} parameters trained")
+                          record_file, folder / "work", device=p.device, dtype=p.dtype, replay_file=replay,
+                          threads=snakemake.threads, log=log, **p.settings)  # options (+ recipe, lr_grid: trained)
+        log(f"{strategy} n={budget} seed {seed}: {record['epochs_run']} epochs, {record['optimizer_steps']} steps "
+            f"at lr {record['learning_rate']}, {record['trainable_parameters']}/{record['total_parameters']} "
+            "parameters trained")
 
     reuse_or_run([model, record_file], {**common, "budget": budget, "seed": seed}, fit, store=store, log=log)
 

@@ -19,7 +19,7 @@ MATERIALS = ("Cu", "Cu3Au", "Cu_bcc", "Al")
 BUDGETS = (1, 2, 5, 10, 20)
 SEEDS = (0, 1)
 SKILL = {"pretrained": 0.0, "scratch": 0.3, "naive": 0.8, "frozen": 0.2, "multihead": 0.7, "lora": 0.9,
-         "equitrain": 1.0, "l2sp": 0.85}
+         "equitrain": 1.0, "delta": 0.85, "l2sp": 0.85}
 REF_PROPS = {"heat_capacity": ("J/K/mol", 24.0), "entropy": ("J/K/mol", 33.0), "free_energy": ("kJ/mol", -5.0),
              "bulk_modulus_eos": ("GPa", 140.0), "bulk_modulus_vrh": ("GPa", 138.0),
              "shear_modulus_vrh": ("GPa", 50.0), "kappa_slack": ("W/m/K", 300.0),

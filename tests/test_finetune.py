@@ -14,13 +14,14 @@ from phononft.io import read_extxyz, read_json
 TRAINED = ("scratch", "naive", "frozen", "multihead", "lora")
 PARAMS = {
     "common": {"max_num_epochs": 8, "patience": 8, "batch_size": 2, "energy_weight": 10, "forces_weight": 100,
-               "stress_weight": 100, "ema": True, "ema_decay": 0.99, "lr": 0.005, "optimizer": "adamw"},
+               "stress_weight": 100, "ema_decay": 0.99, "lr": 0.005},
     "scratch": {"lr": 0.01},
     "naive": {},
     "frozen": {"freeze": 5},
     "multihead": {"force_mh_ft_lr": True, "num_samples_pt": 20},
-    "lora": {"lora": True, "lora_rank": 2, "lora_alpha": 1.0, "lr": 0.01},
+    "lora": {"lora_rank": 2, "lora_alpha": 1.0, "lr": 0.01},
 }
+BUDGET = 6
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +32,8 @@ def models(foundation, cu_data, tmp_path_factory):
     out = {}
     for strategy in ("pretrained", *TRAINED):
         params = {} if strategy == "pretrained" else {**PARAMS["common"], **PARAMS[strategy]}
-        rec = finetune(strategy, model, cu_data["train"], cu_data["valid"], 6, 0, d / f"{strategy}.model",
-                       d / f"{strategy}.json", d / f"work_{strategy}", params, device="cpu",
+        rec = finetune(strategy, model, cu_data["train"], cu_data["valid"], BUDGET, 0, d / f"{strategy}.model",
+                       d / f"{strategy}.json", d / f"work_{strategy}", params, recipe="study", device="cpu",
                        replay_file=replay, log=lambda s: None)
         out[strategy] = (d / f"{strategy}.model", rec)
     return out
@@ -52,6 +53,13 @@ def test_training_logs(models):
         assert log["epochs_run"] >= 1 and log["wall_time_s"] > 0 and log["seconds_per_epoch"] > 0
         assert 0 < log["trainable_parameters"] <= log["total_parameters"]
         assert log["valid_curve"] and all(np.isfinite(r["loss"]) for r in log["valid_curve"])
+        assert log["recipe"] == "study" and log["tool"] == "mace_run_train"
+        assert log["learning_rate"] == {**PARAMS["common"], **PARAMS[strategy]}["lr"]
+        assert log["optimizer_steps"] >= log["epochs_run"] * (BUDGET // 2)  # mace: floor(N / batch) per epoch
+    assert models["naive"][1]["optimizer_steps"] == PARAMS["common"]["max_num_epochs"] * BUDGET // 2
+    # multihead repeats the N structures up to 10 % of the replay set: more steps per epoch, recorded
+    mh = models["multihead"][1]
+    assert mh["optimizer_steps"] / mh["epochs_run"] > models["naive"][1]["optimizer_steps"] / models["naive"][1]["epochs_run"]
     # adapters and frozen blocks train far fewer parameters than full fine-tuning
     full = models["naive"][1]["trainable_parameters"]
     assert models["lora"][1]["trainable_parameters"] < 0.5 * full
@@ -158,3 +166,34 @@ def _check_lora_merge(foundation, cu_data):
     assert not torch.allclose(out_adapted["energy"], out_base["energy"], atol=1e-6)  # the adapters matter
     torch.testing.assert_close(out_merged["energy"], out_adapted["energy"], atol=1e-8, rtol=0)
     torch.testing.assert_close(out_merged["forces"], out_adapted["forces"], atol=1e-8, rtol=0)
+
+
+def _force_mae(model_path, data_file) -> float:
+    """Mean absolute force-component error (eV/Å) of a saved model on a labelled file."""
+    calc = mace_calculator(model_path)
+    errors = []
+    for atoms in read_extxyz(data_file):
+        ref = atoms.arrays["REF_forces"]
+        atoms.calc = calc
+        errors.append(np.abs(atoms.get_forces() - ref).ravel())
+    return float(np.mean(np.concatenate(errors)))
+
+
+def test_naive_through_mace_run_train_and_the_in_process_trainer_agree(models, foundation, cu_data, tmp_path):
+    """The matched recipe is mace_run_train's recipe in one process: on the same data and options, naive
+    fine-tuning reaches the same validation force error (within 10 %) both ways, in the same number of steps."""
+    params = {**PARAMS["common"], **PARAMS["naive"]}
+    rec = finetune("naive", foundation[0], cu_data["train"], cu_data["valid"], BUDGET, 0, tmp_path / "m.model",
+                   tmp_path / "m.json", tmp_path / "work", params, recipe="matched", device="cpu",
+                   log=lambda s: None)
+    mace_path, mace_rec = models["naive"]
+    by_mace, in_process = _force_mae(mace_path, cu_data["valid"]), _force_mae(tmp_path / "m.model", cu_data["valid"])
+    zero = _force_mae(models["pretrained"][0], cu_data["valid"])
+    print(f"validation force MAE (meV/Å): foundation {1000 * zero:.2f}, naive mace_run_train {1000 * by_mace:.2f}, "
+          f"in-process {1000 * in_process:.2f}; s/epoch {mace_rec['seconds_per_epoch']:.2f} vs "
+          f"{rec['seconds_per_epoch']:.2f}")
+    assert in_process < 0.7 * zero and by_mace < 0.7 * zero  # both learned something
+    assert abs(in_process - by_mace) <= 0.1 * by_mace
+    assert rec["tool"] == "in-process" and rec["recipe"] == "matched"
+    assert rec["optimizer_steps"] == mace_rec["optimizer_steps"] == params["max_num_epochs"] * BUDGET // 2
+    assert rec["learning_rate"] == mace_rec["learning_rate"] == params["lr"]

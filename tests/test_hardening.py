@@ -88,7 +88,7 @@ def test_nan_loss_fails_and_writes_no_model(foundation, cu_data, tmp_path, strat
     images = read_extxyz(cu_data["train"])[:2]
     images[1].arrays["REF_forces"][0, 0] = np.nan
     write_extxyz(tmp_path / "nan.extxyz", images)
-    params = {"max_num_epochs": 2, "batch_size": 2} if strategy == "naive" else {"max_epochs": 2, "batch_size": 2}
+    params = {"max_num_epochs": 2, "batch_size": 2}
     with pytest.raises(Exception, match=r"(?i)non-finite|nan"):
         finetune(strategy, foundation[0], tmp_path / "nan.extxyz", cu_data["valid"], 2, 0, tmp_path / "m.model",
                  tmp_path / "m.json", tmp_path / "w", params, device="cpu", log=lambda s: None)

@@ -1,4 +1,4 @@
-"""Behaviour and physics of the in-process strategies (equitrain LoRA via peft, L2-SP).
+"""Behaviour and physics of the in-process trainer's strategies (equitrain LoRA via peft, L2-SP).
 
 A tiny two-element MACE (Cu, Au; max_L 1, 2 interactions), pretrained for a few seconds on a softened
 EMT (E_EMT(R/1.04)), stands in for the foundation; a handful of rattled, strained Cu/Au cells labelled
@@ -23,7 +23,7 @@ from phononft.torch_train import NonFiniteLossError, load_dataset, load_model, t
 
 torch.set_num_threads(1)
 
-FAST = {"max_epochs": 15, "patience": 15, "batch_size": 4}
+FAST = {"max_num_epochs": 15, "patience": 15, "batch_size": 4}
 
 
 @contextlib.contextmanager
@@ -92,9 +92,8 @@ def _pretrain(model, path, epochs: int = 60):
     from mace.modules.loss import WeightedEnergyForcesStressLoss
     from mace.tools.train import take_step
 
-    keys = {"energy_key": "REF_energy", "forces_key": "REF_forces", "stress_key": "REF_stress"}
     torch.manual_seed(0)
-    loader = get_data_loader(load_dataset(path, model, keys, ["Default"], "Default"), batch_size=4)
+    loader = get_data_loader(load_dataset(path, model, ["Default"], "Default"), batch_size=4)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     loss_fn = WeightedEnergyForcesStressLoss(1.0, 100.0, 10.0)
     output_args = {"energy": True, "forces": True, "virials": False, "stress": True}
@@ -122,8 +121,8 @@ def setup(tmp_path_factory):
 def _run(setup, strategy, name, **hyper):
     out = setup["root"] / f"{name}.model"
     lines = []
-    result = train_in_process(strategy, setup["foundation"], setup["train"], setup["valid"], out,
-                              seed=0, device="cpu", hyper={**FAST, **hyper}, log=lines.append)
+    result = train_in_process(strategy, setup["foundation"], setup["train"], setup["valid"], out, seed=0,
+                              device="cpu", options={**FAST, **hyper}, recipe="study", log=lines.append)
     return out, result, lines
 
 
@@ -185,8 +184,7 @@ def test_equitrain_adapters_only_and_merge_matches(setup):
     assert n_trainable == expected == sum(p.numel() for _, p in adapters)
     assert n_total == sum(base_before[n].numel() for n in base_before) + expected
 
-    data = load_dataset(setup["train"], model, {"energy_key": "REF_energy", "forces_key": "REF_forces",
-                                                "stress_key": "REF_stress"}, ["Default"], "Default")
+    data = load_dataset(setup["train"], model, ["Default"], "Default")
     loader = get_data_loader(data, batch_size=4, shuffle=False)
     loss_fn = WeightedHuberEnergyForcesStressLoss(10.0, 100.0, 100.0, huber_delta=0.01)
     opt = torch.optim.AdamW([p for _, p in trainable], lr=1e-2, weight_decay=0.0)
@@ -243,6 +241,7 @@ def test_l2sp_penalty_zero_at_pretrained_and_grows():
     model = _tiny_mace()
     assert L2SPPenalty(model, lam=0.5)().item() == 0.0
     direction = [torch.randn_like(p) for p in model.parameters()]
+    n_weights = sum(p.numel() for p in model.parameters())
 
     def moved(eps):
         m = copy.deepcopy(model)
@@ -253,15 +252,15 @@ def test_l2sp_penalty_zero_at_pretrained_and_grows():
         return m, pen
 
     values = [moved(eps)[1]().item() for eps in (1e-3, 2e-3, 4e-3)]
-    expected = 0.5 * sum((1e-3 * d).pow(2).sum().item() for d in direction)
+    expected = 0.5 * sum((1e-3 * d).pow(2).sum().item() for d in direction) / n_weights  # lambda x mean
     assert values[0] == pytest.approx(expected, rel=1e-10)
     assert values[1] == pytest.approx(4 * values[0], rel=1e-8)
     assert values[2] == pytest.approx(16 * values[0], rel=1e-8)
-    # its gradient is 2 lambda (w - w0)
+    # its gradient is 2 lambda (w - w0) / n_weights
     m, pen = moved(1e-3)
     pen().backward()
     for p, d in zip(m.parameters(), direction):
-        assert torch.allclose(p.grad, 2 * 0.5 * 1e-3 * d, atol=1e-14)
+        assert torch.allclose(p.grad, 2 * 0.5 * 1e-3 * d / n_weights, atol=1e-16)
 
 
 def test_l2sp_loss_adds_penalty(setup):
@@ -273,14 +272,14 @@ def test_l2sp_loss_adds_penalty(setup):
     with torch.no_grad():
         model.readouts[0].linear.weight.add_(0.1)
     n = model.readouts[0].linear.weight.numel()
-    data = load_dataset(setup["train"], model, {"energy_key": "REF_energy", "forces_key": "REF_forces",
-                                                "stress_key": "REF_stress"}, ["Default"], "Default")
+    n_weights = sum(p.numel() for p in model.parameters())
+    data = load_dataset(setup["train"], model, ["Default"], "Default")
     from mace.data.atomic_data import get_data_loader
 
     batch = next(iter(get_data_loader(data, batch_size=8, shuffle=False)))
     pred = model(batch.to_dict(), training=False, compute_force=True, compute_stress=True)
     total = L2SPLoss(base, pen)(ref=batch, pred=pred)
-    assert total.item() == pytest.approx(base(ref=batch, pred=pred).item() + 2.0 * n * 0.01, rel=1e-10)
+    assert total.item() == pytest.approx(base(ref=batch, pred=pred).item() + 2.0 * n * 0.01 / n_weights, rel=1e-10)
 
 
 def _distance2(a, b):
@@ -289,8 +288,8 @@ def _distance2(a, b):
 
 def test_l2sp_huge_lambda_keeps_weights_near_pretrained(setup):
     foundation = load_model(setup["foundation"])
-    free, _, _ = _run(setup, "l2sp", "l2sp_lam0", l2sp_lambda=0.0, max_epochs=4, patience=4)
-    tied, res, _ = _run(setup, "l2sp", "l2sp_lam_huge", l2sp_lambda=1e6, max_epochs=4, patience=4)
+    free, _, _ = _run(setup, "l2sp", "l2sp_lam0", l2sp_lambda=0.0, max_num_epochs=4, patience=4)
+    tied, res, _ = _run(setup, "l2sp", "l2sp_lam_huge", l2sp_lambda=1e6, max_num_epochs=4, patience=4)
     d_free = _distance2(load_model(free), foundation)
     d_tied = _distance2(load_model(tied), foundation)
     assert d_free > 0
@@ -351,7 +350,9 @@ def test_result_record(trained, strategy):
     out, result, lines = trained[strategy]
     json.dumps(result)  # the caller writes it as JSON
     assert result["strategy"] == strategy and result["device"] == "cpu" and result["dtype"] == "float64"
-    assert 1 <= result["best_epoch"] <= result["epochs_run"] <= FAST["max_epochs"]
+    assert 1 <= result["best_epoch"] <= result["epochs_run"] <= FAST["max_num_epochs"]
+    assert result["optimizer_steps"] == result["epochs_run"] * 2  # ceil(8 structures / batch 4) per epoch
+    assert result["learning_rate"] == 5e-3 and result["tool"] == "in-process"
     assert len(result["history"]) == result["epochs_run"]
     assert len([ln for ln in lines if " epoch " in ln]) == result["epochs_run"]
     assert result["seconds_per_epoch"] > 0 and result["wall_time_s"] > 0
@@ -365,8 +366,8 @@ def test_result_record(trained, strategy):
 
 
 def test_same_seed_same_result(setup):
-    a, ra, _ = _run(setup, "equitrain", "det_a", max_epochs=2)
-    b, rb, _ = _run(setup, "equitrain", "det_b", max_epochs=2)
+    a, ra, _ = _run(setup, "equitrain", "det_a", max_num_epochs=2)
+    b, rb, _ = _run(setup, "equitrain", "det_b", max_num_epochs=2)
     assert [r["train_loss"] for r in ra["history"]] == [r["train_loss"] for r in rb["history"]]
     assert [r["valid_loss"] for r in ra["history"]] == [r["valid_loss"] for r in rb["history"]]
     for pa, pb in zip(load_model(a).parameters(), load_model(b).parameters()):
@@ -384,15 +385,16 @@ def test_nan_loss_raises_and_writes_nothing(setup):
     for strategy in ("equitrain", "l2sp"):
         with pytest.raises(NonFiniteLossError):
             train_in_process(strategy, setup["foundation"], bad_file, setup["valid"], out,
-                             device="cpu", hyper={"max_epochs": 2}, log=lambda s: None)
+                             device="cpu", options={"max_num_epochs": 2}, log=lambda s: None)
         assert not out.exists()
         assert not out.parent.exists() or not any(out.parent.iterdir())
 
 
-def test_rejects_unknown_strategy_and_hyper(setup):
-    with pytest.raises(ValueError):
-        train_in_process("naive", setup["foundation"], setup["train"], setup["valid"],
+def test_rejects_unknown_strategy_and_options(setup):
+    with pytest.raises(ValueError, match="unknown strategy 'lorra' \\(did you mean 'lora'\\?\\)"):
+        train_in_process("lorra", setup["foundation"], setup["train"], setup["valid"],
                          setup["root"] / "x.model", device="cpu")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown option\\(s\\) l2sp_lamda \\(did you mean 'l2sp_lambda'\\?\\)"):
         train_in_process("l2sp", setup["foundation"], setup["train"], setup["valid"],
-                         setup["root"] / "x.model", device="cpu", hyper={"learning_rate": 1.0})
+                         setup["root"] / "x.model", device="cpu", options={"l2sp_lamda": 1.0})
+    assert not (setup["root"] / "x.model").exists()

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import yaml
 
+from . import strategies
+
 SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
 
 
@@ -61,9 +63,22 @@ def _validator(schema: dict):
     return cls(schema)
 
 
+def load_schema(schema_path: str | Path = SCHEMA) -> dict:
+    """The configuration's JSON schema: config/schema.yaml with the parts the strategy registry owns filled in
+    (the ``strategies`` enum, ``finetune.defaults`` and ``finetune.strategy_params``:
+    :func:`phononft.strategies.config_schema`), so that a strategy module added later is known too."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    parts = strategies.config_schema()
+    schema["properties"]["strategies"]["items"] = parts["strategies"]
+    finetune = schema["properties"]["finetune"]["properties"]
+    for key in ("defaults", "strategy_params"):
+        finetune[key] = {**parts[key], "description": finetune[key]["description"]}
+    return schema
+
+
 def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     """Validate ``config`` in place (defaults filled in); raise :class:`ConfigError` naming the key."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = load_schema(schema_path)
     errors = sorted(_validator(schema).iter_errors(config), key=lambda e: (len(list(e.absolute_path)), str(e.message)))
     if errors:
         lines = [_explain(e) for e in errors]
@@ -77,7 +92,7 @@ def section_defaults(*keys: str, schema_path: str | Path = SCHEMA) -> dict:
     """The schema's defaults of one config section, e.g. ``section_defaults("evaluate")`` or
     ``section_defaults("phonons")``: what a validated config holds there when the user gave nothing (the
     schema is the only place defaults live; library callers and tests use this instead of repeating them)."""
-    sub = yaml.safe_load(Path(schema_path).read_text())
+    sub = load_schema(schema_path)
     for key in keys:
         sub = sub["properties"][key]
     filled: dict = {}
@@ -87,12 +102,13 @@ def section_defaults(*keys: str, schema_path: str | Path = SCHEMA) -> dict:
 
 def check_semantics(config: dict) -> None:
     """Rules a JSON schema cannot express."""
-    needs_training = [s for s in config["strategies"] if s != "pretrained"]
-    if needs_training and not config["budgets"]:
+    chosen = [strategies.get(s) for s in config["strategies"]]
+    if any(s.trained for s in chosen) and not config["budgets"]:
         raise ConfigError("config key budgets: trained strategies need at least one budget")
-    if "multihead" in config["strategies"] and config["foundation"]["model"] and not config["foundation"]["replay"]:
-        raise ConfigError("config key foundation.replay: strategy multihead with a given foundation.model needs "
-                          "its pretraining data (extxyz) for replay")
+    replaying = [s.name for s in chosen if s.needs_replay]
+    if replaying and config["foundation"]["model"] and not config["foundation"]["replay"]:
+        raise ConfigError(f"config key foundation.replay: strategy {', '.join(replaying)} with a given "
+                          "foundation.model needs its pretraining data (extxyz) for replay")
     if config["foundation"]["model"] is None and "pretrain" not in config["foundation"]:
         raise ConfigError("config key foundation: give foundation.model (a local file) or foundation.pretrain")
     if "uncertainty" in config["selections"] and config["labeller"]["type"] == "vasp":
@@ -104,6 +120,21 @@ def check_semantics(config: dict) -> None:
                           "training series is the data's (selections other than random pick from a rattled pool)")
     if config["labeller"]["type"] == "vasp" and "command" not in config["labeller"]["vasp"]:
         raise ConfigError("config key labeller.vasp.command: the VASP command is required for labeller type vasp")
+    ft = config["finetune"]
+    for s in chosen:
+        problem = s.check_config(strategy_params(config, s.name), ft["recipe"])
+        if problem:
+            raise ConfigError(f"config key finetune.strategy_params.{s.name}: {problem}")
+    if ft["recipe"] == "matched":  # one recipe: only the learning rate and the strategies' own options differ
+        for s in chosen:
+            shared = [k for k in ft["strategy_params"].get(s.name, {})
+                      if k in strategies.base.TRAINING_NAMES and k not in strategies.base.PER_STRATEGY_UNDER_MATCHED]
+            if shared:
+                raise ConfigError(
+                    f"config key finetune.strategy_params.{s.name}: {', '.join(shared)} must be the same for every "
+                    "strategy under finetune.recipe matched (only "
+                    f"{', '.join(strategies.base.PER_STRATEGY_UNDER_MATCHED)} and the strategy's own options may "
+                    "differ): set it in finetune.defaults")
 
 
 def resolve_material_paths(materials: dict, repo_root: str | Path) -> None:
@@ -150,21 +181,21 @@ def model_runs(config: dict) -> list[tuple[str, str, int, int]]:
 
 
 def strategy_params(config: dict, strategy: str) -> dict:
-    """Training options of one strategy: shared defaults (mapped for the in-process trainer) + its own."""
+    """The options of one strategy in a validated config: the shared training options of finetune.defaults
+    (trained strategies), its finetune.strategy_params entry over them (defaults filled in by the schema)."""
+    strat = strategies.get(strategy)
     ft = config["finetune"]
-    own = dict(ft["strategy_params"].get(strategy, {}))  # strategies without options have no entry
-    defaults = dict(ft["defaults"])
-    if strategy in ("equitrain", "l2sp"):
-        shared = {k: defaults[k] for k in ("batch_size", "energy_weight", "forces_weight", "stress_weight")
-                  if k in defaults}
-        if "max_num_epochs" in defaults:
-            shared["max_epochs"] = defaults["max_num_epochs"]
-        if "patience" in defaults:
-            shared["patience"] = defaults["patience"]
-        return {**shared, **own}
-    if strategy == "pretrained":
-        return own
-    return {**defaults, **own}
+    own = dict(ft["strategy_params"][strategy])
+    return {**ft["defaults"], **own} if strat.trained else own
+
+
+def finetune_settings(config: dict, strategy: str) -> dict:
+    """What a strategy's models depend on (a finetune rule's params): its options and, when it trains, the
+    recipe and the lr grid (never another strategy's options)."""
+    out = {"options": strategy_params(config, strategy)}
+    if strategies.get(strategy).trained:
+        out.update(recipe=config["finetune"]["recipe"], lr_grid=list(config["finetune"]["lr_grid"]))
+    return out
 
 
 def labeller_settings(config: dict) -> dict:
@@ -205,12 +236,14 @@ def job_runtimes(config: dict) -> dict[str, tuple[int, str]]:
     """Wall time (minutes) of one job of each stage from the work it does, with the config keys it comes from:
     ``{rule: (minutes, explanation)}``.  (reference_vasp: the worst case, a job of relaxations.)"""
     runs = len(config["budgets"]) * len(config["seeds"])
+    trainings = runs * max(1, len(config["finetune"]["lr_grid"]))  # an lr grid trains each model once per value
     vasp = config["labeller"]["vasp"]
     per_job = vasp["structures_per_job"]
     res = vasp["resources"]
     return {
-        "finetune": (config["finetune"]["runtime"] * runs,
-                     f"{runs} models (budgets x seeds) x finetune.runtime {config['finetune']['runtime']} min"),
+        "finetune": (config["finetune"]["runtime"] * trainings,
+                     f"{trainings} trainings (budgets x seeds x lr_grid values) x finetune.runtime "
+                     f"{config['finetune']['runtime']} min"),
         "evaluate": (config["evaluate"]["runtime"] * runs,
                      f"{runs} models (budgets x seeds) x evaluate.runtime {config['evaluate']['runtime']} min"),
         "label_vasp": (res["runtime"] * per_job, f"labeller.vasp.structures_per_job {per_job} x "

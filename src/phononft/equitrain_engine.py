@@ -20,7 +20,8 @@ Equitrain's own argparse parsers, so every option keeps Equitrain's default) and
 * export: ``equitrain.scripts.equitrain_export.export`` (the ``equitrain-export`` command) rebuilds the
   wrapper from the best checkpoint and merges it into a plain MACE model of the foundation's class.
 
-Entry points: :func:`train_with_equitrain`, :func:`adapted_tensors`.  ``equitrain`` (and through it
+Entry points: :func:`train_with_equitrain`, :func:`adapted_tensors`; :class:`EquitrainRunner` is the study
+recipe's tool of the strategies ``equitrain`` (``engine: package``) and ``delta``.  ``equitrain`` (and through it
 ``accelerate`` and ``torch_geometric``) is imported inside the functions: it is heavy and only this engine
 needs it.
 """
@@ -377,3 +378,25 @@ def _version() -> str:
     from importlib.metadata import version
 
     return version("equitrain")
+
+
+class EquitrainRunner:
+    """``fit(lr, out_model)``: one Equitrain training of a job (study recipe): the shared training options
+    (phononft.strategies.base.TRAINING) mapped to :func:`train_with_equitrain`'s (Equitrain's own Huber loss
+    and plateau rule), plus the strategy's ``wrapper`` and its keywords."""
+
+    def __init__(self, job, opts: dict, *, wrapper: str, **keywords):
+        self.job, self.wrapper, self.keywords = job, wrapper, keywords
+        self.shared = {"max_epochs": opts["max_num_epochs"], "patience": opts["patience"],
+                       "batch_size": min(int(opts["batch_size"]), job.budget), "ema_decay": opts["ema_decay"],
+                       **{k: opts[k] for k in ("energy_weight", "forces_weight", "stress_weight")}}
+
+    def fit(self, lr: float, out_model: Path) -> dict:
+        job = self.job
+        record = train_with_equitrain(job.foundation, job.train_file, job.valid_file, out_model, wrapper=self.wrapper,
+                                      lr=lr, seed=job.seed, device=job.device, dtype=job.dtype,
+                                      work_dir=job.workdir / "equitrain", log=job.log, **self.shared, **self.keywords)
+        out = {**record, "tool": "equitrain", "learning_rate": lr}
+        if self.wrapper == "delta":  # the deltas stand for the weights (merged on export), not beside them
+            out["total_parameters"] = record["foundation_parameters"]
+        return out

@@ -1,5 +1,11 @@
 """Running mace-torch's own trainer (``mace_run_train``) and reading what it leaves behind.
 
+:class:`MaceRunner` is the study recipe's tool for the strategies that mace_run_train trains (their
+:meth:`~phononft.strategies.base.Strategy.mace_options`): it maps the shared training options to mace's
+(:func:`shared_options`), runs :func:`run_mace_train`, turns its model into the strategy's output and records
+the optimiser steps mace took (one ``opt`` row of its metrics log per step: multihead's repeated fine-tuning
+data show up here).
+
 Reproducibility: the trainer runs in a child process started by :func:`run_mace_train` through a short
 launcher (:data:`LAUNCHER`, ``python -c``) that fixes torch's thread count and turns on
 ``torch.use_deterministic_algorithms`` before calling ``mace.cli.run_train.main``.  Without the flag, the
@@ -201,15 +207,123 @@ def parameter_counts_from_log(log_dir: Path, name: str, seed: int) -> dict:
     return out
 
 
-def summarize_epochs(rows: Iterable[dict]) -> dict:
-    """Validation loss and force MAE per epoch from MACE's metric rows."""
-    valid = [r for r in rows if r.get("mode") == "eval"]
+def learning_rate_from_log(log_dir: Path, name: str, seed: int) -> float | None:
+    """The learning rate mace_run_train trained with (its log line ``Learning rate: X, weight decay: Y``)."""
+    import re
+
+    for path in sorted(Path(log_dir).glob(f"{name}_run-{seed}*.log")):
+        m = re.findall(r"Learning rate: ([-+0-9.eE]+), weight decay", path.read_text())
+        if m:
+            return float(m[-1])
+    return None
+
+
+def summarize_epochs(rows: Iterable[dict], head: str = "Default") -> dict:
+    """Validation loss and force MAE per epoch of ``head`` (the fine-tuned one) from MACE's metric rows,
+    training loss per epoch, the optimiser steps (one ``opt`` row each) and the lowest validation loss."""
+    rows = list(rows)
+    valid = [r for r in rows if r.get("mode") == "eval" and r.get("head", head) == head]
     train = [r for r in rows if r.get("mode") == "opt"]
     curve = [{"epoch": r.get("epoch"), "loss": r.get("loss"), "mae_f": r.get("mae_f"),
               "rmse_f": r.get("rmse_f"), "mae_e_per_atom": r.get("mae_e_per_atom")} for r in valid]
     train_curve: dict = {}
     for r in train:
         train_curve.setdefault(r.get("epoch"), []).append(r.get("loss"))
+    losses = [r["loss"] for r in curve if r["epoch"] is not None and _finite(r["loss"])]
     return {"valid_curve": curve,
             "train_loss": [{"epoch": e, "loss": sum(v) / len(v)} for e, v in train_curve.items()
-                           if v and all(_finite(x) for x in v)]}
+                           if v and all(_finite(x) for x in v)],
+            "optimizer_steps": len(train), "best_valid_loss": min(losses) if losses else None}
+
+
+# ---- the study recipe's mace_run_train strategies ---------------------------------------------------------
+#: shared training options (phononft.strategies.base.TRAINING) -> mace_run_train options of the same meaning
+_SHARED = ("max_num_epochs", "patience", "lr", "energy_weight", "forces_weight", "stress_weight", "loss",
+           "ema_decay", "weight_decay", "lr_factor", "scheduler_patience")
+
+
+def shared_options(opts: dict, budget: int) -> dict:
+    """mace_run_train options of the shared training options; AdamW (with mace's AMSGrad); the batch at most
+    the budget (mace drops incomplete batches: a larger one would leave nothing to train on)."""
+    out = {k: opts[k] for k in _SHARED}
+    out.update(optimizer="adamw", ema=opts["ema_decay"] is not None, batch_size=min(int(opts["batch_size"]), budget))
+    return out
+
+
+def foundation_options(foundation: Path, *, multihead: bool = False) -> dict:
+    """Fine-tuning from ``foundation``: its E0s, every element it knows (frozen blocks stay bit-identical and
+    the model keeps the foundation's chemistry), multihead fine-tuning only when asked (mace's default is on)."""
+    return {"foundation_model": str(Path(foundation).resolve()), "E0s": "foundation",
+            "multiheads_finetuning": multihead, "foundation_model_elements": True}
+
+
+def architecture_of(model) -> dict:
+    """mace_run_train architecture options reproducing ``model``'s hyperparameters."""
+    from mace.tools.scripts_utils import extract_config_mace_model
+
+    cfg = extract_config_mace_model(model)
+    hidden = str(cfg["hidden_irreps"])
+    correlation = cfg["correlation"][0] if isinstance(cfg["correlation"], list) else cfg["correlation"]
+    return {"r_max": float(cfg["r_max"]), "num_channels": int(hidden.split("x")[0]),
+            "max_L": max(int(term.split("x")[1][0]) for term in hidden.split("+")),
+            "num_interactions": int(cfg["num_interactions"]), "correlation": int(correlation),
+            "num_radial_basis": int(cfg["num_bessel"]), "num_cutoff_basis": int(cfg["num_polynomial_cutoff"]),
+            "max_ell": int(cfg["max_ell"])}
+
+
+def copy_model(trained: Path, out_model: Path) -> None:
+    """``trained`` to ``out_model``, atomically."""
+    tmp = Path(out_model).with_name(f".{Path(out_model).name}.tmp")
+    shutil.copyfile(trained, tmp)
+    tmp.replace(out_model)
+
+
+def extract_head(model_file: Path, head: str, out_file: Path) -> None:
+    """Keep only ``head`` of a multihead MACE model (mace's ``remove_pt_head``), atomically."""
+    import torch
+    from mace.tools.scripts_utils import remove_pt_head
+
+    model = torch.load(str(model_file), map_location="cpu", weights_only=False)
+    torch.set_default_dtype(next(model.parameters()).dtype)
+    single = remove_pt_head(model, head)
+    tmp = out_file.with_name(f".{out_file.name}.tmp")
+    torch.save(single, tmp)
+    tmp.replace(out_file)
+
+
+class MaceRunner:
+    """``fit(lr, out_model)``: one mace_run_train training of ``strategy`` (study recipe)."""
+
+    def __init__(self, strategy, job, opts: dict):
+        self.strategy, self.job, self.opts = strategy, job, opts
+        self.n_run = 0
+
+    def fit(self, lr: float, out_model: Path) -> dict:
+        from .torch_train import NonFiniteLossError
+
+        job = self.job
+        workdir = job.workdir / ("mace" if self.n_run == 0 else f"mace-{self.n_run}")
+        self.n_run += 1
+        opts = base_options("model", workdir, job.train_file, job.valid_file, seed=job.seed, device=job.device,
+                            dtype=job.dtype)
+        opts.update({"compute_stress": True, "model": "ScaleShiftMACE"})
+        opts.update(shared_options(self.opts, job.budget))
+        opts.update(self.strategy.mace_options(job, self.opts))
+        opts["lr"] = lr
+        try:
+            summary = run_mace_train(opts, workdir, log=job.log, threads=job.threads)
+        except RuntimeError as exc:
+            if "non-finite" in str(exc):
+                raise NonFiniteLossError(str(exc)) from exc
+            raise
+        self.strategy.finish_mace(Path(summary["model"]), out_model)
+        curves = summarize_epochs(summary["epochs"])
+        epochs = len(curves["train_loss"])
+        used = learning_rate_from_log(workdir / "logs", opts["name"], job.seed)  # multihead may override it
+        return {"tool": "mace_run_train", "learning_rate": lr if used is None else used, "epochs_run": epochs,
+                "optimizer_steps": curves["optimizer_steps"], "best_valid_loss": curves["best_valid_loss"],
+                "wall_time_s": summary["wall_time_s"], "seconds_per_epoch": summary["wall_time_s"] / max(epochs, 1),
+                "peak_memory_mb": summary["peak_memory_mb"],
+                "peak_memory_kind": "max RSS of the mace_run_train process", "cpu_seconds": summary["cpu_seconds"],
+                "valid_curve": curves["valid_curve"], "train_loss": curves["train_loss"], "mace_options": opts,
+                **self.strategy.count_parameters(job.foundation, out_model, self.opts)}

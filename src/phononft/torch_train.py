@@ -1,32 +1,41 @@
-"""In-process fine-tuning of a MACE foundation model for the strategies no CLI tool offers.
+"""The in-process trainer: one recipe, every strategy; the strategy only says what is trained.
 
-* ``equitrain``: Equitrain-style LoRA through peft (:mod:`phononft.peft_lora`), merged before saving;
-* ``l2sp``: full fine-tuning plus an L2-SP penalty toward the pretrained weights (:mod:`phononft.l2sp`).
+Every trained strategy of the matched recipe trains here, and so do the study recipe's strategies whose tool
+it is (``l2sp``; ``equitrain`` with ``engine: peft``).  A strategy's :meth:`~phononft.strategies.base.Strategy.adapt`
+turns a copy of the foundation into an :class:`Adapted` (which tensors train, any penalty, decay or replay
+head, how to get a plain MACE model back); :class:`Trainer` does the rest, identically for all:
 
-Data, loss, optimisation step and evaluation are mace-torch's own (``mace.data`` configurations and
-``AtomicData``, ``mace.modules.loss`` weighted Huber / MSE loss, ``mace.tools.train.take_step`` and
-``mace.tools.train.evaluate``); only the short epoch loop with early stopping lives here.  The
-foundation's E0s (atomic energies) are kept as they are.
+* optimiser: AdamW with AMSGrad and mace's parameter groups (``mace.tools.scripts_utils.get_params_options``:
+  ``weight_decay`` on the interaction linears and products), gradient norm clipped at 10;
+* loss: ``loss`` (mace's ``UniversalLoss`` by default, or weighted Huber), Huber delta 0.01, weights
+  ``energy_weight`` / ``forces_weight`` / ``stress_weight``;
+* an exponential moving average of the trained tensors (``ema_decay``), validated and saved;
+* schedule: ReduceLROnPlateau on the validation loss (``lr_factor``, ``scheduler_patience``);
+* budget: ``max_num_epochs`` epochs of ceil(N / batch) optimiser steps (the last batch of an epoch may be
+  smaller); with ``early_stopping`` (the study recipe) training stops after ``patience`` epochs without a lower
+  validation loss, without it (matched) every epoch runs, so every strategy takes the same number of steps;
+* the saved model: the (averaged) weights of the epoch with the lowest validation loss, a plain MACE model of
+  the foundation's class (adapters merged by the strategy).
 
-Entry point: :func:`train_in_process`.
-
-Reproducibility: one seed drives every random draw (torch, numpy, Python, the LoRA initialisation and the
-data loader's shuffling, each through its own generator where torch allows); training runs with
-``torch.use_deterministic_algorithms`` (:func:`deterministic_torch`), without which the CPU backward of
-``x[idx]`` adds floats atomically from several threads in a run-dependent order, and without TorchScript's
-optimising executor, whose warm-up made a model depend on what the process had trained before.  Results
-are bit-identical from run to run for a given thread count.
+That is mace_run_train's own recipe (its defaults: AMSGrad, groups, clipping, plateau 0.8 / 50 epochs, EMA,
+best-validation checkpoint) in one process: ``naive`` here and through mace_run_train reach the same validation
+error (tests/test_finetune.py).  Data are mace's (``config_from_atoms_list``, ``AtomicData``, its data loader),
+loaded once per :class:`Trainer` and reused for every learning rate of a grid; the foundation's E0s are kept.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import json
 import math
 import os
 import random
 import resource
 import tempfile
 import time
+from argparse import Namespace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -36,46 +45,80 @@ import numpy as np
 import mace  # noqa: F401  (import order matters)
 import torch
 
-STRATEGIES = ("equitrain", "l2sp")
+from .io import ENERGY_KEY, FORCES_KEY, STRESS_KEY
 
-#: Defaults.  Sources: Equitrain's argparser (AdamW, Huber loss with delta 0.01, gradient clipping 10,
-#: ReduceLROnPlateau factor 0.5 / patience 2, EMA off, no weight decay, lr 1e-2) and its LoRA helpers
-#: (rank fraction 0.25, min rank 1, alpha None -> scale 1); energy/forces/stress weights 10/100/100 and
-#: lr 5e-3 for full fine-tuning from the design notes (what worked for naive fine-tuning).
-COMMON_DEFAULTS = {
-    "max_epochs": 100,
-    "patience": 10,          # early stopping on the validation loss
-    "batch_size": 4,
-    "valid_batch_size": 16,
-    "loss": "huber",         # "huber" (mace WeightedHuberEnergyForcesStressLoss) or "mse"
-    "huber_delta": 0.01,
-    "energy_weight": 10.0,
-    "forces_weight": 100.0,
-    "stress_weight": 100.0,
-    "weight_decay": 0.0,
-    "max_grad_norm": 10.0,
-    "ema_decay": None,       # e.g. 0.99 to evaluate/save an exponential moving average
-    "scheduler_factor": 0.5,
-    "scheduler_patience": 2,
-    "head": None,            # head of a multi-head foundation to fine-tune (default: "Default" / the last)
-    "energy_key": "REF_energy",
-    "forces_key": "REF_forces",
-    "stress_key": "REF_stress",
-}
-STRATEGY_DEFAULTS = {
-    "equitrain": {"lr": 1e-2, "rank_fraction": 0.25, "alpha": None, "min_rank": 1},
-    "l2sp": {"lr": 5e-3, "l2sp_lambda": 1e-3},
-}
+#: Fixed parts of the recipe (mace_run_train's defaults).
+HUBER_DELTA = 0.01
+MAX_GRAD_NORM = 10.0
+VALID_BATCH_SIZE = 10
+OUTPUT_ARGS = {"energy": True, "forces": True, "virials": False, "stress": True}
+_LR_FACTORS = json.dumps({f"{b}_lr_factor": 1.0 for b in ("embedding", "interactions", "products", "readouts")})
 
 
 class NonFiniteLossError(FloatingPointError):
     """Raised when a training or validation loss becomes NaN/inf; nothing is saved then."""
 
 
-def default_hyper(strategy: str) -> dict:
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
-    return {**COMMON_DEFAULTS, **STRATEGY_DEFAULTS[strategy]}
+@dataclass
+class Adapted:
+    """What a strategy trains: ``module`` (called like a MACE model), ``core`` (the MACE module whose blocks
+    give mace's parameter groups), ``finalize()`` (the plain MACE model to save), and optionally a
+    ``penalty()`` added to the loss, a ``before_step(optimizer)`` hook, a replay head (``replay_module``, its
+    loss weight and structures per epoch) with its own tensors (``extra_params``), a ``weight_decay`` replacing
+    the option's, and ``record`` (written to train.json)."""
+
+    module: torch.nn.Module
+    core: torch.nn.Module
+    finalize: Callable[[], torch.nn.Module]
+    penalty: Callable[[], torch.Tensor] | None = None
+    before_step: Callable[[torch.optim.Optimizer], None] | None = None
+    replay_module: torch.nn.Module | None = None
+    replay_weight: float = 0.0
+    replay_samples: int = 0
+    extra_params: list = field(default_factory=list)
+    weight_decay: float | None = None
+    record: dict = field(default_factory=dict)
+
+    @classmethod
+    def everything(cls, model: torch.nn.Module) -> "Adapted":
+        """Every weight of ``model`` trains."""
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return cls(module=model, core=model, finalize=lambda: model)
+
+    def to(self, device) -> None:
+        for part in (self.module, self.replay_module, self.penalty, self.before_step):
+            if isinstance(part, torch.nn.Module):
+                part.to(device)
+
+
+@dataclass
+class Context:
+    """What :meth:`~phononft.strategies.base.Strategy.adapt` may use: the training data (mace configurations
+    and graphs), the foundation's z table and heads, a seeded generator, the replay graphs (or None)."""
+
+    train_configs: list
+    train_set: list
+    z_table: object
+    heads: list
+    generator: torch.Generator
+    replay_set: list | None = None
+
+    def loader(self, *, shuffle: bool = False, batch_size: int = VALID_BATCH_SIZE):
+        from mace.tools import torch_geometric
+
+        return torch_geometric.dataloader.DataLoader(self.train_set, batch_size=batch_size, shuffle=shuffle)
+
+
+def shared_trunk(model: torch.nn.Module, own: tuple[str, ...] = ("readouts",)) -> torch.nn.Module:
+    """A second head of ``model``: every submodule, parameter and buffer shared, except the submodules named in
+    ``own``, which are copies (MACE's multihead models differ between heads in their readouts only)."""
+    twin = copy.copy(model)
+    twin._parameters, twin._buffers, twin._modules = (dict(model._parameters), dict(model._buffers),
+                                                      dict(model._modules))
+    for name in own:
+        twin._modules[name] = copy.deepcopy(model._modules[name])
+    return twin
 
 
 def resolve_device(device: str) -> torch.device:
@@ -99,12 +142,13 @@ def deterministic_torch(threads: int | None = None, enabled: bool = True):
     """Deterministic torch while training, everything restored on exit:
 
     * ``torch.use_deterministic_algorithms`` (``warn_only``: an operation without a deterministic
-      implementation warns rather than fails);
+      implementation warns rather than fails): the CPU backward of ``x[idx]`` (MACE's message passing) otherwise
+      adds floats atomically from several threads in a run-dependent order;
     * TorchScript's graph executor without its optimising passes (``torch.jit.optimized_execution``):
       e3nn's scripted tensor products otherwise round differently in a process's first two calls
       (profiling runs) than in later ones, so a model trained second in a process differed from the same
       model trained first.  (A plan optimised *before* entering stays in use: train inside this.)
-    * if given, torch's thread count.
+    * if given, torch's thread count (1 and 2 threads give the same bits; 3 and more another, fixed, result).
     """
     previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
                 torch.get_num_threads())
@@ -124,47 +168,51 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> torch.nn
     return torch.load(str(path), map_location=device, weights_only=False)
 
 
-def _pick_head(model: torch.nn.Module, head: str | None) -> tuple[list[str], str]:
+def _pick_head(model: torch.nn.Module) -> tuple[list[str], str]:
     heads = list(getattr(model, "heads", None) or ["Default"])
-    if head is None:
-        head = "Default" if "Default" in heads else heads[-1]
-    if head not in heads:
-        raise ValueError(f"head {head!r} not in the foundation's heads {heads}")
-    return heads, head
+    return heads, "Default" if "Default" in heads else heads[-1]
 
 
-def load_dataset(path: str | Path, model: torch.nn.Module, hyper: dict, heads: list[str], head: str):
-    """extxyz -> list of mace ``AtomicData`` with mace's key specification and the model's z table."""
+def load_configs(path: str | Path, model: torch.nn.Module, head: str) -> list:
+    """extxyz -> mace configurations (labels REF_energy / REF_forces / REF_stress), elements checked."""
     import ase.io
     from mace import data as mdata
-    from mace.tools import AtomicNumberTable
 
     atoms_list = ase.io.read(str(path), index=":")
     if not atoms_list:
         raise ValueError(f"{path}: no structures")
-    z_table = AtomicNumberTable([int(z) for z in model.atomic_numbers])
-    unknown = sorted({int(z) for a in atoms_list for z in a.numbers} - set(z_table.zs))
+    unknown = sorted({int(z) for a in atoms_list for z in a.numbers} - {int(z) for z in model.atomic_numbers})
     if unknown:
-        raise ValueError(f"{path}: elements {unknown} are unknown to the foundation ({z_table.zs})")
-    keyspec = mdata.KeySpecification(
-        info_keys={"energy": hyper["energy_key"], "stress": hyper["stress_key"]},
-        arrays_keys={"forces": hyper["forces_key"]},
-    )
-    configs = mdata.config_from_atoms_list(atoms_list, key_specification=keyspec, head_name=head)
-    cutoff = float(model.r_max)
-    return [mdata.AtomicData.from_config(c, z_table=z_table, cutoff=cutoff, heads=heads) for c in configs]
+        raise ValueError(f"{path}: elements {unknown} are unknown to the foundation "
+                         f"({[int(z) for z in model.atomic_numbers]})")
+    keyspec = mdata.KeySpecification(info_keys={"energy": ENERGY_KEY, "stress": STRESS_KEY},
+                                     arrays_keys={"forces": FORCES_KEY})
+    return mdata.config_from_atoms_list(atoms_list, key_specification=keyspec, head_name=head)
 
 
-def _make_loss(hyper: dict) -> torch.nn.Module:
+def graphs(configs: list, model: torch.nn.Module, heads: list[str]) -> list:
+    """mace configurations -> ``AtomicData`` graphs with the model's z table and cutoff."""
+    from mace import data as mdata
+    from mace.tools import AtomicNumberTable
+
+    z_table = AtomicNumberTable([int(z) for z in model.atomic_numbers])
+    return [mdata.AtomicData.from_config(c, z_table=z_table, cutoff=float(model.r_max), heads=heads) for c in configs]
+
+
+def load_dataset(path: str | Path, model: torch.nn.Module, heads: list[str], head: str) -> list:
+    """extxyz -> mace ``AtomicData`` graphs with the model's z table and cutoff."""
+    return graphs(load_configs(path, model, head), model, heads)
+
+
+def make_loss(opts: dict) -> torch.nn.Module:
     from mace.modules import loss as mloss
 
-    weights = dict(energy_weight=hyper["energy_weight"], forces_weight=hyper["forces_weight"],
-                   stress_weight=hyper["stress_weight"])
-    if hyper["loss"] == "huber":
-        return mloss.WeightedHuberEnergyForcesStressLoss(huber_delta=hyper["huber_delta"], **weights)
-    if hyper["loss"] == "mse":
-        return mloss.WeightedEnergyForcesStressLoss(**weights)
-    raise ValueError(f"loss must be 'huber' or 'mse', got {hyper['loss']!r}")
+    weights = {k: opts[k] for k in ("energy_weight", "forces_weight", "stress_weight")}
+    if opts["loss"] == "universal":
+        return mloss.UniversalLoss(huber_delta=HUBER_DELTA, **weights)
+    if opts["loss"] == "huber":
+        return mloss.WeightedHuberEnergyForcesStressLoss(huber_delta=HUBER_DELTA, **weights)
+    raise ValueError(f"loss must be universal or huber, got {opts['loss']!r}")
 
 
 def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
@@ -189,195 +237,197 @@ def save_model_atomic(model: torch.nn.Module, out_model: str | Path) -> Path:
     return out
 
 
-def train_in_process(strategy: str, foundation: str | Path, train_file: str | Path,
-                     valid_file: str | Path, out_model: str | Path, *, seed: int = 0,
-                     device: str = "auto", dtype: str = "float64", hyper: dict | None = None,
-                     threads: int | None = None, deterministic: bool = True,
-                     log: Callable[[str], None] = print) -> dict:
-    """Fine-tune ``foundation`` on ``train_file`` with ``strategy`` and save a plain MACE model.
+class Trainer:
+    """The in-process trainer of one model (``job``) of ``strategy`` with options ``opts``; data loaded once,
+    :meth:`fit` trains with one learning rate (called once per value of an lr grid)."""
 
-    ``threads``: torch's thread count while training (default: as set, e.g. by the Snakemake adapter);
-    ``deterministic``: deterministic torch algorithms (:func:`deterministic_torch`).
+    def __init__(self, strategy, job, opts: dict, *, early_stopping: bool):
+        self.strategy, self.job, self.opts, self.early_stopping = strategy, job, dict(opts), early_stopping
+        self.torch_dtype = {"float64": torch.float64, "float32": torch.float32}[job.dtype]
+        self.dev = resolve_device(job.device)
+        with _default_dtype(self.torch_dtype):
+            self.foundation = load_model(job.foundation).to(dtype=self.torch_dtype)
+            self.heads, self.head = _pick_head(self.foundation)
+            self.train_configs = load_configs(job.train_file, self.foundation, self.head)
+            self.train_set = graphs(self.train_configs, self.foundation, self.heads)
+            self.valid_set = load_dataset(job.valid_file, self.foundation, self.heads, self.head)
+            self.replay_set = None
+            if strategy.needs_replay and job.replay_file is not None:
+                self.replay_set = load_dataset(job.replay_file, self.foundation, self.heads, self.head)
+        from mace.tools import AtomicNumberTable
 
-    Returns a JSON-serialisable summary (losses per epoch, timing, memory, parameter counts).
-    Raises :class:`NonFiniteLossError` (and writes nothing) if a loss becomes NaN/inf.
-    """
-    from mace.tools.train import evaluate, take_step
-    from mace.tools.torch_tools import set_seeds
+        self.z_table = AtomicNumberTable([int(z) for z in self.foundation.atomic_numbers])
+        self.batch_size = min(int(opts["batch_size"]), len(self.train_set))
 
-    hp = default_hyper(strategy)
-    unknown = set(hyper or {}) - set(hp)
-    if unknown:
-        raise ValueError(f"unknown hyper-parameters for {strategy}: {sorted(unknown)}")
-    hp.update(hyper or {})
-    torch_dtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
-    dev = resolve_device(device)
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
-    t_start = time.perf_counter()
+    def _optimizer(self, adapted: Adapted, lr: float) -> torch.optim.Optimizer:
+        from mace.tools.scripts_utils import get_params_options
 
-    with _default_dtype(torch_dtype), deterministic_torch(threads, deterministic):
-        random.seed(seed)
-        set_seeds(seed)
-        generator = torch.Generator().manual_seed(seed)  # the LoRA initialisation
-        shuffle_generator = torch.Generator().manual_seed(seed)  # the data loader's order of batches
-        n_threads = torch.get_num_threads()
+        decay = self.opts["weight_decay"] if adapted.weight_decay is None else adapted.weight_decay
+        options = get_params_options(Namespace(lr=lr, weight_decay=decay, amsgrad=True, beta=0.9, freeze=None,
+                                               lr_params_factors=_LR_FACTORS), adapted.core)
+        groups = options["params"] + [{"name": "extra", "params": adapted.extra_params, "weight_decay": 0.0}]
+        seen: set[int] = set()
+        for g in groups:  # trained tensors only, each in one group
+            g["params"] = [p for p in g["params"] if p.requires_grad and id(p) not in seen and not seen.add(id(p))]
+        options["params"] = [g for g in groups if g["params"]]
+        return torch.optim.AdamW(**options)
 
-        model = load_model(foundation).to(dtype=torch_dtype)
-        foundation_class = type(model)
-        heads, head = _pick_head(model, hp["head"])
-        train_set = load_dataset(train_file, model, hp, heads, head)
-        valid_set = load_dataset(valid_file, model, hp, heads, head)
-        from mace.tools.torch_geometric.dataloader import DataLoader
+    def fit(self, lr: float, out_model: str | Path) -> dict:
+        """Train with learning rate ``lr``; save the plain model to ``out_model`` atomically; return the record.
+        Raises :class:`NonFiniteLossError` (nothing written) when a loss becomes NaN/inf."""
+        from mace.tools import torch_geometric
+        from mace.tools.torch_tools import set_seeds
+        from mace.tools.train import evaluate
+        from torch_ema import ExponentialMovingAverage
 
-        # mace's own loader class; its get_data_loader() takes no generator: shuffling would draw from the
-        # global torch stream, shared with anything else that draws from it
-        train_loader = DataLoader(train_set, batch_size=hp["batch_size"], shuffle=True, generator=shuffle_generator)
-        valid_loader = DataLoader(valid_set, batch_size=hp["valid_batch_size"], shuffle=False)
-        model = model.to(dev)
-        n_foundation = sum(p.numel() for p in model.parameters())
+        job, opts, log, dev, name = self.job, self.opts, self.job.log, self.dev, self.strategy.name
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        t_start = time.perf_counter()
+        with _default_dtype(self.torch_dtype), deterministic_torch(job.threads):
+            random.seed(job.seed)
+            set_seeds(job.seed)
+            generator = torch.Generator().manual_seed(job.seed)
+            model = copy.deepcopy(self.foundation).to(dev)
+            ctx = Context(self.train_configs, self.train_set, self.z_table, self.heads, generator, self.replay_set)
+            adapted = self.strategy.adapt(model, opts, ctx)
+            adapted.to(dev)
+            optimizer = self._optimizer(adapted, lr)
+            params = [p for g in optimizer.param_groups for p in g["params"]]
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=opts["lr_factor"],
+                                                                   patience=opts["scheduler_patience"])
+            ema = ExponentialMovingAverage(params, decay=opts["ema_decay"]) if opts["ema_decay"] else None
+            loss_fn = make_loss(opts).to(dev)
+            loader = torch_geometric.dataloader.DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True,
+                                                           drop_last=False, generator=generator)
+            valid_loader = torch_geometric.dataloader.DataLoader(self.valid_set, batch_size=VALID_BATCH_SIZE)
+            replay_draw = torch.Generator().manual_seed(job.seed + 1)
+            averaged = (lambda: ema.average_parameters()) if ema is not None else contextlib.nullcontext
+            trained = [(n, p) for n, p in adapted.module.named_parameters() if p.requires_grad]
+            n_trainable = sum(p.numel() for p in params)
+            n_total = n_trainable + sum(p.numel() for p in {id(p): p for p in adapted.module.parameters()
+                                                           if not p.requires_grad}.values())
 
-        base_loss = _make_loss(hp).to(dev)
-        extra: dict = {}
-        if strategy == "equitrain":
-            from phononft import peft_lora
+            def validate() -> dict:
+                adapted.module.eval()
+                with averaged():
+                    loss, aux = evaluate(adapted.module, loss_fn, valid_loader, OUTPUT_ARGS, dev)
+                _check_finite(float(loss), "validation loss")
+                return {"loss": float(loss), "mae_f": _metric(aux, "mae_f"),
+                        "mae_e_per_atom": _metric(aux, "mae_e_per_atom")}
 
-            train_model = peft_lora.wrap_lora(model, rank_fraction=hp["rank_fraction"],
-                                              alpha=hp["alpha"], min_rank=hp["min_rank"],
-                                              generator=generator)
-            train_loss = base_loss
-            extra["lora"] = {
-                "rank_fraction": hp["rank_fraction"], "alpha": hp["alpha"], "min_rank": hp["min_rank"],
-                "targets": {t.name: {"shape": list(t.shape), "rank": t.rank, "scale": t.scale}
-                            for t in train_model.lora_targets},
-            }
-        else:
-            from phononft.l2sp import L2SPLoss, L2SPPenalty
+            def snapshot() -> dict:
+                with averaged():
+                    return {n: p.detach().clone() for n, p in trained}
 
-            for p in model.parameters():
+            initial = validate()
+            log(f"[{name}] lr {lr:g}: initial valid_loss {initial['loss']:.6g} valid_mae_f {_mev(initial['mae_f'])}; "
+                f"trainable {n_trainable} of {n_total}")
+            history, best = [], {"loss": math.inf, "epoch": 0, "state": snapshot()}
+            for epoch in range(1, opts["max_num_epochs"] + 1):
+                t0 = time.perf_counter()
+                adapted.module.train()
+                replay = self._replay_chunks(adapted, len(loader), replay_draw)
+                total, n_graphs = 0.0, 0
+                for k, batch in enumerate(loader):
+                    loss = self._step(adapted, loss_fn, batch, replay[k], optimizer, params, ema)
+                    _check_finite(loss, f"training loss (epoch {epoch})")
+                    total, n_graphs = total + loss * batch.num_graphs, n_graphs + batch.num_graphs
+                val = validate()
+                scheduler.step(val["loss"])
+                row = {"epoch": epoch, "train_loss": total / n_graphs, "valid_loss": val["loss"],
+                       "valid_mae_f": val["mae_f"], "valid_mae_e_per_atom": val["mae_e_per_atom"],
+                       "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+                if adapted.penalty is not None:
+                    row["penalty"] = float(adapted.penalty().detach())
+                history.append(row)
+                log(f"[{name}] epoch {epoch:4d} train_loss {row['train_loss']:.6g} valid_loss {val['loss']:.6g} "
+                    f"valid_mae_f {_mev(val['mae_f'])} {row['seconds']:.2f} s")
+                if val["loss"] < best["loss"]:
+                    best = {"loss": val["loss"], "epoch": epoch, "state": snapshot()}
+                elif self.early_stopping and epoch - best["epoch"] >= opts["patience"]:
+                    log(f"[{name}] early stop: no improvement for {opts['patience']} epochs")
+                    break
+            with torch.no_grad():
+                named = dict(trained)
+                for key, value in best["state"].items():
+                    named[key].copy_(value)
+            final = adapted.finalize().to("cpu").eval()
+            for p in final.parameters():
                 p.requires_grad_(True)
-            train_model = model
-            penalty = L2SPPenalty(model, hp["l2sp_lambda"]).to(dev)
-            train_loss = L2SPLoss(base_loss, penalty)
-            extra["l2sp_lambda"] = hp["l2sp_lambda"]
-        n_trainable, n_total = _count(train_model)
-        params = [p for p in train_model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=hp["lr"], weight_decay=hp["weight_decay"])
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=hp["scheduler_factor"], patience=hp["scheduler_patience"])
-        ema = None
-        if hp["ema_decay"]:
-            from torch_ema import ExponentialMovingAverage
+            if not all(torch.isfinite(p).all() for p in final.parameters()):
+                raise NonFiniteLossError("non-finite weights in the trained model; nothing saved")
+            if type(final) is not type(self.foundation):
+                raise RuntimeError(f"trained model is {type(final)}, not the foundation's {type(self.foundation)}")
+            save_model_atomic(final, out_model)
+        peak_mb, peak_kind = _peak_memory_mb(dev)
+        epochs_run = len(history)
+        return {
+            "strategy": name, "tool": "in-process", "early_stopping": self.early_stopping, "seed": job.seed,
+            "device": str(dev), "dtype": job.dtype, "learning_rate": lr, "epochs_run": epochs_run,
+            "steps_per_epoch": len(loader), "optimizer_steps": len(loader) * epochs_run, "batch_size": self.batch_size,
+            "best_epoch": best["epoch"], "best_valid_loss": best["loss"], "initial_valid": initial,
+            "history": history, "wall_time_s": time.perf_counter() - t_start,
+            "seconds_per_epoch": sum(r["seconds"] for r in history) / epochs_run if epochs_run else None,
+            "peak_memory_mb": peak_mb, "peak_memory_kind": peak_kind, "trainable_parameters": n_trainable,
+            "total_parameters": n_total, "foundation_parameters": sum(p.numel() for p in self.foundation.parameters()),
+            "n_train": len(self.train_set), "n_valid": len(self.valid_set), "head": self.head,
+            "settings": {**opts, "huber_delta": HUBER_DELTA, "max_grad_norm": MAX_GRAD_NORM, "optimizer": "adamw",
+                         "amsgrad": True, "scheduler": "ReduceLROnPlateau(valid loss)"},
+            "out_model": str(out_model), **adapted.record,
+        }
 
-            ema = ExponentialMovingAverage(params, decay=hp["ema_decay"])
-        output_args = {"energy": True, "forces": True, "virials": False, "stress": True}
+    def _replay_chunks(self, adapted: Adapted, steps: int, draw: torch.Generator) -> list:
+        """One replay batch (or None) per optimiser step of an epoch: a fresh sample of ``replay_samples``
+        structures of the replay set, split evenly over the steps."""
+        if adapted.replay_module is None:
+            return [None] * steps
+        from mace.tools.torch_geometric.batch import Batch
 
-        def validate() -> dict:
-            ctx = ema.average_parameters() if ema is not None else contextlib.nullcontext()
-            with ctx:
-                loss, aux = evaluate(train_model, base_loss, valid_loader, output_args, dev)
-            return {"loss": float(loss), "mae_f": _metric(aux, "mae_f"),
-                    "mae_e_per_atom": _metric(aux, "mae_e_per_atom")}
+        pick = torch.randperm(len(self.replay_set), generator=draw)[:adapted.replay_samples]
+        return [Batch.from_data_list([self.replay_set[int(i)] for i in chunk]) if len(chunk) else None
+                for chunk in torch.tensor_split(pick, steps)]
 
-        def snapshot() -> dict:
-            ctx = ema.average_parameters() if ema is not None else contextlib.nullcontext()
-            with ctx:
-                return {n: p.detach().clone() for n, p in train_model.named_parameters()
-                        if p.requires_grad}
+    def _step(self, adapted: Adapted, loss_fn, batch, replay, optimizer, params, ema) -> float:
+        """One optimiser step (as ``mace.tools.train.take_step``, plus the strategy's penalty, replay and hook)."""
+        optimizer.zero_grad(set_to_none=True)
 
-        initial = validate()
-        log(f"[{strategy}] foundation: valid_loss {initial['loss']:.6g} "
-            f"valid_mae_f {_mev(initial['mae_f'])}; trainable {n_trainable} of {n_total}")
-        _check_finite(initial["loss"], "validation loss of the foundation")
+        def loss_of(module, data):
+            data = data.to(self.dev)
+            out = module(data.to_dict(), training=True, compute_force=True, compute_virials=False,
+                         compute_stress=True)
+            return loss_fn(pred=out, ref=data)
 
-        history, best = [], {"loss": math.inf, "epoch": 0, "state": snapshot()}
-        for epoch in range(1, hp["max_epochs"] + 1):
-            t0 = time.perf_counter()
-            train_model.train()
-            total, n_graphs = 0.0, 0
-            for batch in train_loader:
-                loss, _ = take_step(train_model, train_loss, batch, optimizer, ema,
-                                    output_args, hp["max_grad_norm"], dev)
-                loss = float(loss.detach())
-                _check_finite(loss, f"training loss (epoch {epoch})")
-                total += loss * batch.num_graphs
-                n_graphs += batch.num_graphs
-            train_model.eval()
-            val = validate()
-            _check_finite(val["loss"], f"validation loss (epoch {epoch})")
-            scheduler.step(val["loss"])
-            dt = time.perf_counter() - t0
-            row = {"epoch": epoch, "train_loss": total / n_graphs, "valid_loss": val["loss"],
-                   "valid_mae_f": val["mae_f"], "valid_mae_e_per_atom": val["mae_e_per_atom"],
-                   "lr": optimizer.param_groups[0]["lr"], "seconds": dt}
-            if strategy == "l2sp":
-                row["l2sp_penalty"] = float(penalty().detach())
-            history.append(row)
-            log(f"[{strategy}] epoch {epoch:4d} train_loss {row['train_loss']:.6g} "
-                f"valid_loss {val['loss']:.6g} valid_mae_f {_mev(val['mae_f'])} "
-                f"{dt:.2f} s")
-            if val["loss"] < best["loss"]:
-                best = {"loss": val["loss"], "epoch": epoch, "state": snapshot()}
-            elif epoch - best["epoch"] >= hp["patience"]:
-                log(f"[{strategy}] early stop: no improvement for {hp['patience']} epochs")
-                break
-
-        # best weights back (for equitrain: the adapters), then a plain model on the CPU
-        with torch.no_grad():
-            named = dict(train_model.named_parameters())
-            for name, value in best["state"].items():
-                named[name].copy_(value)
-        if strategy == "equitrain":
-            from phononft import peft_lora
-
-            final = peft_lora.merge_lora(train_model)
-        else:
-            final = train_model
-        final = final.to("cpu").eval()
-        for p in final.parameters():
-            p.requires_grad_(True)
-        if not all(torch.isfinite(p).all() for p in final.parameters()):
-            raise NonFiniteLossError("non-finite weights in the trained model; nothing saved")
-        if type(final) is not foundation_class:
-            raise RuntimeError(f"trained model is {type(final)}, not {foundation_class}")
-        save_model_atomic(final, out_model)
-
-    wall = time.perf_counter() - t_start
-    peak_mb, peak_kind = _peak_memory_mb(dev)
-    epochs_run = len(history)
-    result = {
-        "strategy": strategy,
-        "seed": seed,
-        "device": str(dev),
-        "dtype": dtype,
-        "threads": n_threads,
-        "deterministic": deterministic,
-        "epochs_run": epochs_run,
-        "best_epoch": best["epoch"],
-        "best_valid_loss": best["loss"],
-        "initial_valid": initial,
-        "history": history,
-        "wall_time_s": wall,
-        "seconds_per_epoch": (sum(r["seconds"] for r in history) / epochs_run) if epochs_run else None,
-        "peak_memory_mb": peak_mb,
-        "peak_memory_kind": peak_kind,
-        "trainable_parameters": n_trainable,
-        "total_parameters": n_total,
-        "foundation_parameters": n_foundation,
-        "n_train": len(train_set),
-        "n_valid": len(valid_set),
-        "head": head,
-        "hyper": {k: v for k, v in hp.items()},
-        "out_model": str(out_model),
-        **extra,
-    }
-    return result
+        loss = loss_of(adapted.module, batch)
+        if replay is not None:
+            loss = loss + adapted.replay_weight * loss_of(adapted.replay_module, replay)
+        if adapted.penalty is not None:
+            loss = loss + adapted.penalty()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, max_norm=MAX_GRAD_NORM)
+        if adapted.before_step is not None:
+            adapted.before_step(optimizer)
+        optimizer.step()
+        if ema is not None:
+            ema.update()
+        return float(loss.detach())
 
 
-def _count(model: torch.nn.Module) -> tuple[int, int]:
-    from phononft.peft_lora import count_parameters
+def train_in_process(strategy: str, foundation: str | Path, train_file: str | Path, valid_file: str | Path,
+                     out_model: str | Path, *, seed: int = 0, device: str = "auto", dtype: str = "float64",
+                     options: dict | None = None, recipe: str = "matched", lr: float | None = None,
+                     replay_file: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
+    """Train one model of ``strategy`` with the in-process trainer (options over the strategy's defaults;
+    ``recipe`` study: early stopping, matched: every epoch), learning rate ``lr`` (default: the option)."""
+    from . import strategies
+    from .strategies.base import Job
 
-    return count_parameters(model)
+    strat = strategies.get(strategy)
+    opts = {**strat.defaults(), **strat.resolve(options)}
+    job = Job(Path(foundation), Path(train_file), Path(valid_file), 0, seed, Path(out_model).parent, device, dtype,
+              None if replay_file is None else Path(replay_file), log=log)
+    return Trainer(strat, job, opts, early_stopping=recipe == "study").fit(opts["lr"] if lr is None else lr,
+                                                                            out_model)
 
 
 def _metric(aux, key: str) -> float | None:

@@ -22,57 +22,52 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
+from .. import strategies  # noqa: E402
 from ..io import atomic_path  # noqa: E402
 
 # ---- strategies ----------------------------------------------------------------------------------
+# Labels, colours, markers, order and descriptions are the strategy modules' (phononft.strategies): a strategy
+# added there is drawn like the others.  ``reference`` is black.  Markers help in grey-scale print and for
+# colour-blind readers.
 
-#: Fixed order of strategies in every legend and axis (unknown strategies are appended alphabetically).
-STRATEGY_ORDER: tuple[str, ...] = ("pretrained", "scratch", "naive", "frozen", "multihead", "lora",
-                                   "equitrain", "l2sp")
+#: Fixed order of strategies in every legend and axis (the registry's; unknown ones appended alphabetically).
+STRATEGY_ORDER: tuple[str, ...] = tuple(strategies.names())
+#: What each strategy trains (fig01's panel; :func:`strategy_description` reads the registry now).
+STRATEGY_DESCRIPTIONS: dict[str, str] = {s.name: s.trains for s in strategies.all_strategies()}
+_REFERENCE = ("reference", "#000000", "*")
+_FALLBACK_COLORS = ["#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#aec7e8"]
 
-#: (colour, marker) per strategy, identical in every figure; ``reference`` is black.  Markers help in
-#: grey-scale print and for colour-blind readers.
-_STRATEGY_LOOK: dict[str, tuple[str, str]] = {
-    "reference": ("#000000", "*"),
-    "pretrained": ("#7f7f7f", "o"),
-    "scratch": ("#8c564b", "s"),
-    "naive": ("#1f77b4", "D"),
-    "frozen": ("#17becf", "v"),
-    "multihead": ("#9467bd", "^"),
-    "lora": ("#d62728", "P"),
-    "equitrain": ("#ff7f0e", "X"),
-    "l2sp": ("#2ca02c", "h"),
-}
-_FALLBACK_COLORS = ["#bcbd22", "#e377c2", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"]
 
-#: What each strategy trains (fig01's panel).
-STRATEGY_DESCRIPTIONS: dict[str, str] = {
-    "pretrained": "nothing: the foundation model, zero-shot",
-    "scratch": "all weights of a freshly initialised MACE, target data only",
-    "naive": "all foundation weights (full fine-tuning)",
-    "frozen": "upper blocks only; embedding and interactions frozen (--freeze)",
-    "multihead": "all weights, new head, with replay of the pretraining data",
-    "lora": "low-rank adapters on the equivariant linears (mace --lora), merged",
-    "equitrain": "low-rank adapters on the radial-MLP weights (Equitrain-style, peft), merged",
-    "l2sp": "all weights, L2-SP penalty pulling toward the pretrained weights",
-}
+def _registered(name: str):
+    try:
+        return strategies.get(name)
+    except ValueError:
+        return None
+
+
+def strategy_description(name: str) -> str:
+    """What a strategy trains (fig01's panel): its module's one line."""
+    strategy = _registered(name)
+    return strategy.trains if strategy is not None else ""
 
 
 def strategy_style(name: str) -> tuple[str, str, str]:
     """``(label, colour, marker)`` of a strategy (or ``reference``): the one place every figure asks.
 
-    An unknown strategy keeps its name as label, gets a colour picked from its name (stable between runs)
-    and a circle."""
-    if name in _STRATEGY_LOOK:
-        color, marker = _STRATEGY_LOOK[name]
-        return name, color, marker
+    A strategy unknown to the registry keeps its name as label, gets a colour picked from its name (stable
+    between runs) and a circle."""
+    if name == "reference":
+        return _REFERENCE
+    strategy = _registered(name)
+    if strategy is not None:
+        return strategy.style()
     return name, _FALLBACK_COLORS[sum(map(ord, name)) % len(_FALLBACK_COLORS)], "o"
 
 
 def strategy_of(label: str) -> str:
     """The strategy of a model label (``"lora (N=10)"`` -> ``"lora"``)."""
     label = str(label).strip()
-    if label in _STRATEGY_LOOK:
+    if label == "reference" or _registered(label) is not None:
         return label
     return re.split(r"[\s/(,:]", label, maxsplit=1)[0]
 
@@ -86,16 +81,21 @@ def strategy_marker(label: str) -> str:
     return strategy_style(strategy_of(label))[2]
 
 
+def _order() -> list[str]:
+    return strategies.names()  # the registry now (a strategy module may have been added since import)
+
+
 def ordered_strategies(strategies: Iterable[str]) -> list[str]:
     """Strategies in the fixed order; unknown ones appended alphabetically; ``reference`` dropped."""
+    order = _order()
     present = {s for s in strategies if isinstance(s, str) and s != "reference"}
-    known = [s for s in STRATEGY_ORDER if s in present]
-    return known + sorted(present - set(STRATEGY_ORDER))
+    known = [s for s in order if s in present]
+    return known + sorted(present - set(order))
 
 
 def ordered_labels(labels: Iterable[str]) -> list[str]:
     """Model labels (``"lora (N=10)"``) in the fixed order of their strategies."""
-    order = {s: i for i, s in enumerate(STRATEGY_ORDER)}
+    order = {s: i for i, s in enumerate(_order())}
     return sorted(labels, key=lambda lab: (order.get(strategy_of(lab), len(order)), lab))
 
 
