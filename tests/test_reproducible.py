@@ -115,16 +115,16 @@ def test_pretraining_twice_gives_identical_models(pretrained_twice):
 @pytest.mark.parametrize("strategy", ["naive", "multihead"])
 def test_mace_fine_tuning_twice_gives_identical_models(pretrained_twice, cu_data, tmp_path, strategy):
     foundation, _ = pretrained_twice[0]
-    params = {"max_num_epochs": 2, "batch_size": 2, "lr": 0.005, "ema": True, "ema_decay": 0.99,
-              "threads": THREADS}
+    params = {"max_num_epochs": 2, "batch_size": 2, "lr": 0.005, "ema_decay": 0.99}
     if strategy == "multihead":
         params.update(force_mh_ft_lr=True, num_samples_pt=8)
     records = []
     for k in (1, 2):
         d = tmp_path / f"run{k}"
         records.append(finetune(strategy, foundation / "model.model", cu_data["train"], cu_data["valid"], 4, 0,
-                                d / "model.model", d / "train.json", d / "work", params, device="cpu",
-                                dtype=DTYPE, replay_file=foundation / "train.extxyz", log=lambda s: None))
+                                d / "model.model", d / "train.json", d / "work", params, recipe="study",
+                                device="cpu", dtype=DTYPE, replay_file=foundation / "train.extxyz",
+                                threads=THREADS, log=lambda s: None))
     assert records[0]["train_loss"] and records[0]["train_loss"] == records[1]["train_loss"]
     assert records[0]["valid_curve"] == records[1]["valid_curve"]
     assert differing_tensors(tmp_path / "run1" / "model.model", tmp_path / "run2" / "model.model") == []
@@ -139,8 +139,8 @@ def test_in_process_training_twice_gives_identical_models(foundation, cu_data, t
     for k in (1, 2):
         results.append(train_in_process(strategy, model, cu_data["train"], cu_data["valid"],
                                         tmp_path / f"{k}.model", seed=0, device="cpu", dtype=DTYPE,
-                                        hyper={"max_epochs": 3, "patience": 3, "batch_size": 2},
-                                        threads=THREADS, log=lambda s: None))
+                                        options={"max_num_epochs": 3, "patience": 3, "batch_size": 2},
+                                        recipe="study", threads=THREADS, log=lambda s: None))
     a, b = results
     assert differing_tensors(tmp_path / "1.model", tmp_path / "2.model") == []
     strip = [{k: v for k, v in row.items() if k != "seconds"} for row in a["history"]]

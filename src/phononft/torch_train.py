@@ -364,7 +364,8 @@ class Trainer:
         epochs_run = len(history)
         return {
             "strategy": name, "tool": "in-process", "early_stopping": self.early_stopping, "seed": job.seed,
-            "device": str(dev), "dtype": job.dtype, "learning_rate": lr, "epochs_run": epochs_run,
+            "device": str(dev), "dtype": job.dtype, "threads": job.threads or torch.get_num_threads(),
+            "deterministic": True, "learning_rate": lr, "epochs_run": epochs_run,
             "steps_per_epoch": len(loader), "optimizer_steps": len(loader) * epochs_run, "batch_size": self.batch_size,
             "best_epoch": best["epoch"], "best_valid_loss": best["loss"], "initial_valid": initial,
             "history": history, "wall_time_s": time.perf_counter() - t_start,
@@ -416,7 +417,8 @@ class Trainer:
 def train_in_process(strategy: str, foundation: str | Path, train_file: str | Path, valid_file: str | Path,
                      out_model: str | Path, *, seed: int = 0, device: str = "auto", dtype: str = "float64",
                      options: dict | None = None, recipe: str = "matched", lr: float | None = None,
-                     replay_file: str | Path | None = None, log: Callable[[str], None] = print) -> dict:
+                     replay_file: str | Path | None = None, threads: int | None = None,
+                     log: Callable[[str], None] = print) -> dict:
     """Train one model of ``strategy`` with the in-process trainer (options over the strategy's defaults;
     ``recipe`` study: early stopping, matched: every epoch), learning rate ``lr`` (default: the option)."""
     from . import strategies
@@ -425,7 +427,7 @@ def train_in_process(strategy: str, foundation: str | Path, train_file: str | Pa
     strat = strategies.get(strategy)
     opts = {**strat.defaults(), **strat.resolve(options)}
     job = Job(Path(foundation), Path(train_file), Path(valid_file), 0, seed, Path(out_model).parent, device, dtype,
-              None if replay_file is None else Path(replay_file), log=log)
+              None if replay_file is None else Path(replay_file), threads, log)
     return Trainer(strat, job, opts, early_stopping=recipe == "study").fit(opts["lr"] if lr is None else lr,
                                                                             out_model)
 
