@@ -33,6 +33,7 @@ include: "rules/figures.smk"
 rule all:
     input:
         layout.summary(),
+        layout.summary("recommendation.csv"),
         figure_targets(),
     default_target: True
 

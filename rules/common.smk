@@ -44,8 +44,9 @@ SEEDS = config["seeds"]
 # foundation, CUDA) serves many models.  The zero-shot "pretrained" models (budget 0) get rules of their own
 # (zero_shot, evaluate_zero_shot).  Which strategies train: the strategy registry (phononft.strategies).
 TRAINED_STRATEGIES = [s for s in config["strategies"] if strategies.get(s).trained]
-TRAINED_RUNS = [(b, s) for b in config["budgets"] for s in SEEDS]  # (budget, seed) of one job's models
-ZERO_SHOT_RUNS = [(0, s) for s in SEEDS]
+# (selection, budget, seed) of one job's models
+TRAINED_RUNS = [(sel, b, s) for sel in config["selections"] for b in config["budgets"] for s in SEEDS]
+ZERO_SHOT_RUNS = [("random", 0, s) for s in SEEDS]
 # structures per split: each seed's candidate pool (pool_factor x the largest budget when a selection picks from
 # it, else the largest budget), each training series (the largest budget: budgets are its prefixes), valid, test
 SELECTIONS = config["selections"]
@@ -93,7 +94,7 @@ def all_evaluation_jobs():
 
 
 def all_model_metrics():
-    return [layout.evaluation(*run, "metrics.json") for run in model_runs(config)]
+    return [layout.evaluation_of(run, "metrics.json") for run in model_runs(config)]
 
 
 def reference_metrics():
@@ -260,6 +261,16 @@ def reference_inputs(wildcards):
 
 # ---- finetune ------------------------------------------------------------------------------------------
 REPLAY_STRATEGIES = [s for s in config["strategies"] if strategies.get(s).needs_replay]
+
+
+def training_inputs(wildcards):
+    """The foundation, the valid split, every training series of the job's models (named by their split,
+    train_<selection>_s<seed>) and, for a replaying strategy, the replay data."""
+    strategy = getattr(wildcards, "strategy", "pretrained")  # rule zero_shot has no strategy wildcard
+    series = TRAIN_SPLITS if strategy != "pretrained" else {FIRST_TRAIN_SPLIT: None}
+    return {"foundation": layout.foundation(), "valid": layout.labelled(wildcards.material, "valid"),
+            "replay": layout.replay(wildcards.material) if strategy in REPLAY_STRATEGIES else [],
+            **{split: layout.labelled(wildcards.material, split) for split in series}}
 
 
 def replay_data(wildcards):

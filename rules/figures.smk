@@ -215,7 +215,23 @@ rule budget_curves:
         "../scripts/budget_curves.py"
 
 
+rule fig12_selection:
+    input:
+        **figure_inputs("fig12_selection"),
+    output:
+        **figure_outputs("fig12_selection"),
+    params:
+        **figure_params("fig12_selection"),
+    log:
+        layout.log("figures", "fig12_selection"),
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/fig12_selection.py"
+
+
 # Every figure: `snakemake figures` (then `snakemake --report results/report.html`).
 rule figures:
     input:
         figure_targets(),
+

@@ -1,14 +1,12 @@
-# Finetune: one job trains every budget x seed of a material x strategy into its folder
-# finetune/<strategy>/n<N>/s<seed>/ (rules/common.smk says why); a model finished by an earlier, failed run of
+# Finetune: one job trains every selection x budget x seed of a material x strategy into its folder
+# finetune/<strategy>/[<selection>/]n<N>/s<seed>/ (rules/common.smk says why); budget N trains on the first N of
+# the training series of its selection and seed; a model finished by an earlier, failed run of
 # the job is reused, not retrained (results/<material>/.finished/, phononft.reuse).
 # What a model depends on: its strategy's options, the recipe and the lr grid (phononft.config.finetune_settings),
 # dtype and device (never another strategy's options).
 rule finetune:
     input:
-        foundation=layout.foundation(),
-        train=layout.labelled("{material}", "train"),
-        valid=layout.labelled("{material}", "valid"),
-        replay=replay_data,
+        unpack(training_inputs),
     output:
         directory(layout.job("finetune", "{material}", "{strategy}")),
     wildcard_constraints:
@@ -35,10 +33,7 @@ rule finetune:
 # zero-shot: the foundation itself (a hard link to it, per seed), no training, no GPU
 use rule finetune as zero_shot with:
     input:
-        foundation=layout.foundation(),
-        train=layout.labelled("{material}", "train"),
-        valid=layout.labelled("{material}", "valid"),
-        replay=[],
+        unpack(training_inputs),
     output:
         directory(layout.job("finetune", "{material}", "pretrained")),
     params:

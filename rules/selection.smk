@@ -7,7 +7,8 @@ rule selection:
     input:
         unpack(selection_inputs),
     output:
-        layout.selected("{material}", "{selection}", "{seed}"),
+        series=layout.selected("{material}", "{selection}", "{seed}"),
+        ranking=layout.selected("{material}", "{selection}", "{seed}").removesuffix(".extxyz") + ".json",
     wildcard_constraints:
         selection="|".join(s for s in SELECTIONS if s != "random") or "(?!)",
         seed=r"\d+",

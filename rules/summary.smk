@@ -7,7 +7,7 @@ rule summary:
     output:
         layout.summary(),
     params:
-        runs=model_runs(config),
+        runs=[tuple(run) for run in model_runs(config)],
         metrics=all_model_metrics(),
         budgets=config["budgets"],
         label_jobs=label_benchmarks(),
@@ -17,3 +17,24 @@ rule summary:
         "../envs/plots.yaml"
     script:
         "../scripts/summary.py"
+
+
+# How many structures do I need?  Per material x strategy x selection, the smallest N reaching the target
+# (figures.cost_metric < figures.cost_target), and a prediction of it from the committee disagreement of the
+# uncertainty selection, checked leave-one-out against the measured materials (phononft.recommend).
+rule recommendation:
+    input:
+        table=layout.summary(),
+        rankings=[layout.selected(m, "uncertainty", SEEDS[0]).removesuffix(".extxyz") + ".json" for m in MATERIALS]
+        if "uncertainty" in SELECTIONS else [],
+    output:
+        layout.summary("recommendation.csv"),
+    params:
+        metric=config["figures"]["cost_metric"],
+        target=config["figures"]["cost_target"],
+    log:
+        layout.log("summary", "recommendation"),
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/recommendation.py"

@@ -23,10 +23,10 @@ common = {"settings": p.settings, "inputs": shared, "code": code_fingerprint()}
 
 
 def evaluate(run):
-    budget, seed = run
-    trained, _ = run_folders(i.models, budget, seed)
+    selection, budget, seed = run
+    trained, _ = run_folders(i.models, budget, seed, selection)
     model, record = (trained / name for name in MODEL_FILES)
-    folder, store = run_folders(job, budget, seed)
+    folder, store = run_folders(job, budget, seed, selection)
     key = {**common, "model": file_fingerprint(model), "record": file_fingerprint(record)}
 
     def evaluate_one():
@@ -36,10 +36,10 @@ def evaluate(run):
 
     reuse_or_run([folder / name for name in EVALUATION_FILES], key, evaluate_one, store=store, log=log)
     m = read_json(folder / "metrics.json")
-    announce(f"{material} {strategy} N={budget} seed {seed}: band RMSE {m['rmse']:.3f} THz, force MAE "
+    announce(f"{material} {strategy}{'' if selection == 'random' else ' ' + selection} N={budget} seed {seed}: band RMSE {m['rmse']:.3f} THz, force MAE "
              f"{m['force_mae']:.1f} meV/Å ({m.get('finetune_wall_seconds') or 0:.0f} s training, "
              f"{m['evaluate_wall_seconds']:.0f} s evaluation)")
 
 
 job.mkdir(parents=True, exist_ok=True)
-run_models([(int(b), int(s)) for b, s in p.runs], evaluate, what=f"{material} {strategy}", log=log)
+run_models([(sel, int(b), int(s)) for sel, b, s in p.runs], evaluate, what=f"{material} {strategy}", log=log)

@@ -1,4 +1,4 @@
-"""Snakemake adapter: train every budget x seed of one material x strategy (phononft.finetune) into the job's
+"""Snakemake adapter: train every selection x budget x seed of one material x strategy (phononft.finetune) into the job's
 folder; models finished by an earlier run of the job with the same settings and inputs are reused
 (phononft.reuse.reuse_or_run)."""
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from phononft.finetune import finetune
-from phononft.layout import MODEL_FILES, run_folders
+from phononft.layout import MODEL_FILES, run_folders, train_split
 from phononft.logs import rule_logger
 from phononft.reuse import code_fingerprint, file_fingerprint, reuse_or_run, run_models
 
@@ -16,27 +16,29 @@ i, p, job = snakemake.input, snakemake.params, Path(snakemake.output[0])
 strategy, material = job.name, snakemake.wildcards.material
 replay = Path(i.replay) if i.replay else None
 inputs = {name: file_fingerprint(f) for name, f in
-          {"foundation": i.foundation, "train": i.train, "valid": i.valid, "replay": replay}.items() if f}
+          {"foundation": i.foundation, "valid": i.valid, "replay": replay}.items() if f}
 common = {"strategy": strategy, "settings": p.settings, "device": p.device, "dtype": p.dtype, "inputs": inputs,
           "code": code_fingerprint()}
 
 
 def train(run):
-    budget, seed = run
-    folder, store = run_folders(job, budget, seed)
+    selection, budget, seed = run
+    series = Path(getattr(i, train_split(selection, seed)))  # budget N trains on its first N
+    folder, store = run_folders(job, budget, seed, selection)
     model, record_file = (folder / name for name in MODEL_FILES)
 
     def fit():
         folder.mkdir(parents=True, exist_ok=True)
-        record = finetune(strategy, Path(i.foundation), Path(i.train), Path(i.valid), budget, seed, model,
+        record = finetune(strategy, Path(i.foundation), series, Path(i.valid), budget, seed, model,
                           record_file, folder / "work", device=p.device, dtype=p.dtype, replay_file=replay,
                           threads=snakemake.threads, log=log, **p.settings)  # options (+ recipe, lr_grid: trained)
-        log(f"{strategy} n={budget} seed {seed}: {record['epochs_run']} epochs, {record['optimizer_steps']} steps "
+        log(f"{strategy} {selection} n={budget} seed {seed}: {record['epochs_run']} epochs, {record['optimizer_steps']} steps "
             f"at lr {record['learning_rate']}, {record['trainable_parameters']}/{record['total_parameters']} "
             "parameters trained")
 
-    reuse_or_run([model, record_file], {**common, "budget": budget, "seed": seed}, fit, store=store, log=log)
+    key = {**common, "budget": budget, "seed": seed, "selection": selection, "series": file_fingerprint(series)}
+    reuse_or_run([model, record_file], key, fit, store=store, log=log)
 
 
 job.mkdir(parents=True, exist_ok=True)
-run_models([(int(b), int(s)) for b, s in p.runs], train, what=f"{material} {strategy}", log=log)
+run_models([(sel, int(b), int(s)) for sel, b, s in p.runs], train, what=f"{material} {strategy}", log=log)

@@ -11,6 +11,6 @@ label = None
 if p.labeller is not None:  # uncertainty: the rounds label their picks with the (in-process) labeller
     calc = calculator_from_config(p.labeller[p.labeller["type"]])
     label = lambda images: label_structures(images, calc, log=lambda s: None)  # noqa: E731
-select_series(i.pool, snakemake.output[0], w.selection, budgets=p.budgets, settings=p.settings, seed=int(w.seed),
+select_series(i.pool, snakemake.output.series, w.selection, budgets=p.budgets, settings=p.settings, seed=int(w.seed),
               foundation=getattr(i, "foundation", None), valid_file=getattr(i, "valid", None), label=label,
-              workdir=Path(snakemake.output[0]).parent / f".{w.selection}_s{w.seed}", dtype=p.dtype, log=log)
+              workdir=Path(snakemake.output.series).parent / f".{w.selection}_s{w.seed}", dtype=p.dtype, log=log)

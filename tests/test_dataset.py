@@ -17,6 +17,8 @@ from ase.calculators.emt import EMT
 from ase.units import GPa
 
 from phononft import layout
+
+TRAIN = layout.train_split("random", 0)  # seed 0's training series
 from phononft.checks import check_inputs
 from phononft.config import ConfigError, resolve_material_paths, validate_config
 from phononft.dataset import (
@@ -323,7 +325,7 @@ def test_label_job_builds_the_training_series_from_own_data(tmp_path):
     """results/Cu_own/label/train.extxyz by Snakemake from the example's 14 structures (its structure: the first
     data structure): the plan's structures with their own labels; no rattled structure, no reference."""
     cfg, path, work = tiny_with({"Cu_own": {"data": EXAMPLE_DATA}}, tmp_path)
-    targets = [layout.labelled("Cu_own", "train"), layout.structure("Cu_own", "json")]
+    targets = [layout.labelled("Cu_own", TRAIN), layout.structure("Cu_own", "json")]
     res = run_snakemake(["--configfile", str(path), "--directory", str(work), "-j", "2", *targets], work)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "rattle" not in res.stdout + res.stderr and "reference" not in res.stdout + res.stderr
@@ -335,7 +337,7 @@ def test_label_job_builds_the_training_series_from_own_data(tmp_path):
     pool = read_labelled(EXAMPLE / "labelled.extxyz", "extxyz", settings(energy_key="energy", forces_key="forces",
                                                                          stress_key="stress"))
     pool += [read_labelled(EXAMPLE / "vasp" / f"run{k}" / "vasprun.xml", "vasprun", settings())[0] for k in range(2)]
-    got = read_extxyz(work / layout.labelled("Cu_own", "train"))
+    got = read_extxyz(work / layout.labelled("Cu_own", TRAIN))
     assert len(got) == 5 and len(plan["splits"]["train"]["data"]) == 5
     held_out = plan["splits"]["test"]["data"] + plan["splits"]["valid"]["data"]
     assert set(plan["splits"]["train"]["data"]).isdisjoint(held_out)
@@ -360,16 +362,16 @@ def test_label_jobs_mix_own_and_rattled_structures(tmp_path):
         "bulk": {"name": "Cu", "crystalstructure": "fcc", "a": 3.6, "cubic": True},
         "data": {"files": [str(three)], "energy_key": "dft_E", "forces_key": "dft_F", "stress_key": "dft_S",
                  "mix": True, "valid_test": "labeller"}}}, tmp_path)
-    targets = [layout.labelled("Cu_mix", s) for s in ("train", "valid")]
+    targets = [layout.labelled("Cu_mix", s) for s in (TRAIN, "valid")]
     res = run_snakemake(["--configfile", str(path), "--directory", str(work), "-j", "2", *targets], work)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    mix = read_extxyz(work / layout.labelled("Cu_mix", "train"))
+    mix = read_extxyz(work / layout.labelled("Cu_mix", TRAIN))
     assert [a.info["label_source"] == "data" for a in mix] == [True] * 3 + [False] * 2
     own = read_extxyz(three)
     assert sorted(a.info["data_index"] for a in mix[:3]) == [0, 1, 2]
     for atoms in mix[:3]:
         np.testing.assert_allclose(atoms.positions, own[atoms.info["data_index"]].positions)
-    rattled = read_extxyz(work / layout.rattled("Cu_mix", "train"))
+    rattled = read_extxyz(work / layout.rattled("Cu_mix", layout.pool_split(0)))
     for atoms, source in zip(mix[3:], rattled):  # the first rattled ones, labelled by the mock EMT labeller
         np.testing.assert_allclose(atoms.positions, source.positions)
         e, f, _ = emt(atoms)

@@ -98,7 +98,8 @@ def calls(log: Path, under: str = "") -> int:
     return sum(f"/{under}/" in line for line in lines) if under else len(lines)
 
 
-LABELS = [layout.labelled("Cu", split) for split in ("train", "valid", "test")]
+TRAIN = layout.train_split("random", 0)  # seed 0's training series (the pool's first N)
+LABELS = [layout.labelled("Cu", split) for split in (TRAIN, "valid", "test")]
 REFERENCES = [layout.reference(m, "metrics.json") for m in ("Cu", "Cu_bcc")]
 
 
@@ -119,9 +120,9 @@ def test_vasp_labels_one_job_per_structure_equal_emt(vasp_run):
     results = workdir / "results" / "Cu"
     # 2 + 1 + 1 VASP runs, each in its own directory; the two of train in one job
     assert calls(log, "label") == 4
-    assert len(read_extxyz(results / "label" / "vasp" / "train" / "job0.extxyz")) == 2
-    for split, n in (("train", 2), ("valid", 1), ("test", 1)):
-        rattled = read_extxyz(results / "rattle" / f"{split}.extxyz")
+    assert len(read_extxyz(workdir / layout.vasp_label_batch("Cu", TRAIN, 0))) == 2
+    for split, n in ((TRAIN, 2), ("valid", 1), ("test", 1)):
+        rattled = read_extxyz(workdir / layout.rattled("Cu", layout.pool_split(0) if split == TRAIN else split))
         labelled = read_extxyz(results / "label" / f"{split}.extxyz")
         assert len(labelled) == len(rattled) == n
         for i, (r, lab) in enumerate(zip(rattled, labelled)):
@@ -140,14 +141,14 @@ def test_rerun_reuses_finished_vasp_runs(vasp_run):
     """A lost job output (or any rerun of label_vasp) finds the finished VASP runs in their directories."""
     workdir, config, log = vasp_run
     before = calls(log)
-    output = workdir / layout.vasp_label_batch("Cu", "train", 0)
+    output = workdir / layout.vasp_label_batch("Cu", TRAIN, 0)
     output.unlink()
     res = run(workdir, config, [str(output.relative_to(workdir)), *LABELS], env={"FAKE_VASP_LOG": str(log)})
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     assert "label_vasp" in res.stdout + res.stderr  # the job did run again ...
     assert calls(log) == before  # ... but VASP did not
     assert len(read_extxyz(output)) == 2
-    job_log = (workdir / layout.log("label", "Cu/vasp_train_0")).read_text()
+    job_log = (workdir / layout.log("label", f"Cu/vasp_{TRAIN}_0")).read_text()
     assert "finished run found, reusing it" in job_log
 
 

@@ -71,7 +71,7 @@ def test_end_to_end_tiny_workflow(tiny_run):
     cfg = REPO / "tests" / "data" / "tiny.yaml"
     table = pd.read_csv(tmp_path / layout.summary())
     assert undocumented(table["metric"]) == [], "metrics without an entry in src/phononft/metrics.py"
-    assert list(table.columns[:7]) == ["material", "strategy", "budget", "seed", "metric", "value", "unit"]
+    assert list(table.columns[:8]) == ["material", "strategy", "selection", "budget", "seed", "metric", "value", "unit"]
     config = load_config(cfg)
     for strategy in config["strategies"]:
         rows = table[(table.strategy == strategy) & (table.metric == "rmse")]
@@ -127,7 +127,7 @@ def test_killed_run_resumes_with_the_same_command(tmp_path):
     model = work / layout.model("Cu_bcc", "naive", 2, 0, "model.model")
     assert not model.exists()  # killed mid-training: no model, not a half-written one
     done = {p: p.stat().st_mtime_ns for p in [work / "results" / "foundation" / "model.model",
-                                              work / layout.labelled("Cu_bcc", "train")]}
+                                              work / layout.labelled("Cu_bcc", layout.train_split("random", 0))]}
     res = run(cmd, work, timeout=1500)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     assert model.is_file() and (work / "results" / "summary" / "metrics.csv").is_file()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import glob
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -168,15 +169,27 @@ def load_config(path: str | Path) -> dict:
     return validate_config(config)
 
 
-def model_runs(config: dict) -> list[tuple[str, str, int, int]]:
-    """(material, strategy, budget, seed) of every model; ``pretrained`` once per seed at budget 0."""
+class Run(NamedTuple):
+    """One model of the matrix."""
+
+    material: str
+    strategy: str
+    budget: int
+    seed: int
+    selection: str = "random"
+
+
+def model_runs(config: dict) -> list[Run]:
+    """Every model: material x strategy x selection x budget x seed; an untrained strategy (zero-shot
+    ``pretrained``) once per seed at budget 0 (selection ``random``: it picks no structure)."""
     runs = []
     for material in config["materials"]:
         for strategy in config["strategies"]:
-            budgets = [0] if strategy == "pretrained" else config["budgets"]
-            for budget in budgets:
-                for seed in config["seeds"]:
-                    runs.append((material, strategy, budget, seed))
+            trained = strategy != "pretrained"
+            for selection in (config["selections"] if trained else ["random"]):
+                for budget in (config["budgets"] if trained else [0]):
+                    for seed in config["seeds"]:
+                        runs.append(Run(material, strategy, budget, seed, selection))
     return runs
 
 

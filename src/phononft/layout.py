@@ -135,6 +135,11 @@ def evaluation(material: str, strategy: str, budget, seed, name: str | None = No
     return folder if name is None else f"{folder}/{name}"
 
 
+def evaluation_of(run, name: str | None = None) -> str:
+    """:func:`evaluation` of a :class:`phononft.config.Run` (material, strategy, budget, seed, selection)."""
+    return evaluation(run.material, run.strategy, run.budget, run.seed, name, selection=run.selection)
+
+
 def run_folders(job_dir: str | Path, budget, seed, selection: str = "random") -> tuple[Path, Path]:
     """One model of a finetune/evaluate job: its folder (:func:`run_name`) inside the job's folder
     ``results/<m>/<stage>/<strategy>``, and the folder where :func:`phononft.reuse.reuse_or_run` keeps it,

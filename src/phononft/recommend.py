@@ -115,3 +115,36 @@ def predict_budget(disagreements: Mapping[str, float], measured: Mapping[str, fl
         n_hat = math.exp(a + b * math.log(float(d)))
         out["predictions"][m].update(budget=n_hat, low=n_hat * math.exp(-s), high=n_hat * math.exp(s))
     return out
+
+
+def recommendation(table: pd.DataFrame, target: float, metric: str = "rmse",
+                   disagreements: Mapping[str, float] | None = None) -> tuple[pd.DataFrame, dict]:
+    """``results/summary/recommendation.csv``: :func:`recommend`'s rows, plus per material x selection a row of
+    strategy ``best`` (the smallest N any strategy needs), and the prediction of that N from ``disagreements``
+    (material -> committee force disagreement, eV/Å: :func:`predict_budget`), leave-one-out for the materials
+    that were measured (so the prediction is checked against them) and plain for the others.  Returns the
+    table and :func:`predict_budget`'s result (``ok`` False, with its reason, when it cannot fit)."""
+    rec = recommend(table, target, metric)
+    rows = [rec]
+    if len(rec):
+        best = (rec.groupby(["material", "selection"], sort=True)
+                   .agg(budget_needed=("budget_needed", "min"), best_value=("best_value", "min"),
+                        unit=("unit", "first")).reset_index())
+        best = best.assign(strategy="best", metric=metric, target=float(target), value=math.nan, n_seeds=0)
+        rows.append(best)
+    out = pd.concat(rows, ignore_index=True)
+    for col in ("disagreement", "predicted_budget", "predicted_low", "predicted_high"):
+        out[col] = math.nan
+    fit = {"ok": False, "reason": "no committee disagreement (the uncertainty selection measures it)"}
+    if disagreements:
+        measured = {m: n for m, n in out[(out.strategy == "best") & (out.selection == "random")]
+                    [["material", "budget_needed"]].itertuples(index=False)}
+        fit = predict_budget(disagreements, measured)
+        for m, d in disagreements.items():
+            rest = {k: v for k, v in measured.items() if k != m}  # leave one out: a check for the measured
+            p = predict_budget(disagreements, rest)["predictions"].get(m, {}) if fit["ok"] else {}
+            mask = (out.material == m) & (out.strategy == "best")
+            out.loc[mask, "disagreement"] = d
+            out.loc[mask, ["predicted_budget", "predicted_low", "predicted_high"]] = [
+                p.get("budget", math.nan), p.get("low", math.nan), p.get("high", math.nan)]
+    return out, fit

@@ -304,12 +304,15 @@ def select_series(pool_file: str | Path, out: str | Path, selection: str, *, bud
                   workdir: str | Path | None = None, device: str = "cpu", dtype: str = "float32",
                   log: Callable[[str], None] = print) -> np.ndarray:
     """Write the training series of ``selection``: the first ``max(budgets)`` pool structures in the order the
-    selection picks them (``info["pool_index"]``, ``info["series_index"]``); returns the ranking.
+    selection picks them (``info["pool_index"]``, ``info["series_index"]``), and beside it (``.json``) the whole
+    ranking and, for uncertainty, the first committee's median force disagreement over the pool (eV/Å: the
+    recommendation's predictor); returns the ranking.
 
     ``settings``: the config's ``selection`` block (``fps_start``, ``committee_members``, ``committee_epochs``,
     ``disagreement``); ``label``: the in-process labeller the uncertainty rounds call."""
     pool = read_extxyz(pool_file)
     n = max(budgets)
+    disagreement = None  # the first committee's median force disagreement over the pool (uncertainty)
     if selection == "random":
         ranking = rank_random(len(pool))
     elif selection == "fps":
@@ -317,10 +320,13 @@ def select_series(pool_file: str | Path, out: str | Path, selection: str, *, bud
     elif selection == "uncertainty":
         if label is None:
             raise ValueError("uncertainty selection labels in rounds: it needs an in-process labeller")
-        ranking = rank_uncertainty_rounds(pool, budgets, label, foundation, valid_file, workdir,
-                                          n_members=settings["committee_members"],
-                                          epochs=settings["committee_epochs"], seed=seed,
-                                          reduce=settings["disagreement"], dtype=dtype, log=log)["ranking"]
+        result = rank_uncertainty_rounds(pool, budgets, label, foundation, valid_file, workdir,
+                                         n_members=settings["committee_members"],
+                                         epochs=settings["committee_epochs"], seed=seed,
+                                         reduce=settings["disagreement"], dtype=dtype, log=log)
+        ranking = result["ranking"]
+        first = next((r["disagreement"] for r in result["rounds"] if r["disagreement"] is not None), None)
+        disagreement = None if first is None else float(np.median(first))
     else:
         raise ValueError(f"unknown selection {selection!r}; choose from {SELECTIONS}")
     series = []
@@ -329,5 +335,7 @@ def select_series(pool_file: str | Path, out: str | Path, selection: str, *, bud
         atoms.info.update(pool_index=int(i), series_index=k, selection=selection)
         series.append(atoms)
     write_extxyz(out, series)
+    write_json(Path(out).with_suffix(".json"), {"selection": selection, "ranking": [int(i) for i in ranking],
+                                                "median_disagreement": disagreement, "unit": "eV/Å"})
     log(f"{selection}: {n} of {len(pool)} pool structures, pool indices {[int(i) for i in ranking[:n]]}")
     return np.asarray(ranking)

@@ -1,7 +1,7 @@
 """Summary stage: every per-model metrics.json into one tidy table.
 
-``results/summary/metrics.csv`` has one row per material x strategy x budget x seed x metric with the
-columns ``material, strategy, budget, seed, metric, value, unit``.  The reference's own properties are
+``results/summary/metrics.csv`` has one row per material x strategy x selection x budget x seed x metric with
+the columns ``material, strategy, selection, budget, seed, metric, value, unit, status``.  The reference's own properties are
 rows with strategy ``reference`` (budget 0, seed 0).  A model whose results are missing gets one row
 per metric with value NaN and ``status`` ``missing``, so gaps are explicit.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import layout
+from .config import Run
 from .phases import new_phase_scores, phase_set_scores
 from .io import atomic_path, read_json
 from .metrics import unit_of  # the one definition of metrics and units (re-exported here)
@@ -58,32 +59,38 @@ def benchmark_seconds(paths: str | Path | list) -> dict[str, float]:
     return out
 
 
-def collect(metric_files: list[str], reference_files: list[str], expected: list[tuple] | None = None,
-            benchmarks: dict | None = None) -> pd.DataFrame:
-    """Tidy DataFrame from metrics.json files (paths encode material/strategy/budget/seed).
+#: columns of the tidy table
+COLUMNS = ["material", "strategy", "selection", "budget", "seed", "metric", "value", "unit", "status"]
 
+
+def collect(metric_files: list[str], reference_files: list[str], expected: list | None = None,
+            benchmarks: dict | None = None) -> pd.DataFrame:
+    """Tidy DataFrame from metrics.json files (paths encode material/strategy/selection/budget/seed).
+
+    ``expected``: every run (:class:`phononft.config.Run`); a missing one gets rows of NaN marked ``missing``.
     ``benchmarks``: per run, ``{stage: path | [paths] | (path or [paths], scale)}`` of Snakemake benchmark
     files; their summed wall and CPU seconds (times ``scale``, e.g. the share of a labelled series a budget
     uses) become ``<stage>_wall_seconds`` / ``<stage>_cpu_seconds``.  (Fine-tuning and evaluation report
-    their own per-model seconds in metrics.json: one job covers several models.)
+    their own per-model seconds in metrics.json: one job covers several models.)  The reference's rows have
+    strategy ``reference``, selection ``random``, budget and seed 0.
     """
     rows = []
     seen = set()
-    phase_sets: dict[tuple, dict] = {}  # (material, strategy, budget, seed) -> {tolerance: set of end phases}
+    phase_sets: dict[Run, dict] = {}  # run -> {tolerance: set of end phases}
     for path in reference_files:
         material = layout.parse_reference(path)
         if material is None:
             raise ValueError(f"not a reference metrics path: {path}")
         data = read_json(path)
-        phase_sets[(material, "reference", 0, 0)] = _phase_sets(data)
-        for metric, value in flatten(data).items():
-            rows.append((material, "reference", 0, 0, metric, value, unit_of(metric), "ok"))
+        key = Run(material, "reference", 0, 0)
+        phase_sets[key] = _phase_sets(data)
+        rows.extend(_rows(key, flatten(data)))
     all_metrics: set[str] = set()
     for path in metric_files:
-        run = layout.parse_evaluation(path)
-        if run is None:
+        parsed = layout.parse_evaluation(path)
+        if parsed is None:
             raise ValueError(f"not a model metrics path: {path}")
-        key = (run["material"], run["strategy"], run["budget"], run["seed"])
+        key = Run(**parsed)
         if not Path(path).is_file():
             continue
         seen.add(key)
@@ -96,39 +103,44 @@ def collect(metric_files: list[str], reference_files: list[str], expected: list[
                 for k, v in benchmark_seconds(bench).items():
                     values[f"{stage}_{k}"] = v * scale
         all_metrics.update(values)
-        for metric, value in values.items():
-            rows.append((*key, metric, value, unit_of(metric), "ok"))
+        rows.extend(_rows(key, values))
     for key in expected or []:
-        if tuple(key) not in seen:
-            for metric in sorted(all_metrics) or ["rmse"]:
-                rows.append((*key, metric, math.nan, unit_of(metric), "missing"))
-    df = pd.DataFrame(rows, columns=["material", "strategy", "budget", "seed", "metric", "value", "unit", "status"])
+        key = Run(*key)
+        if key not in seen:
+            rows.extend(_rows(key, {m: math.nan for m in sorted(all_metrics) or ["rmse"]}, status="missing"))
+    df = pd.DataFrame(rows, columns=COLUMNS)
     df = pd.concat([df, new_phase_rows(df), phase_set_rows(phase_sets)], ignore_index=True)
-    return df.sort_values(["material", "strategy", "budget", "seed", "metric"], kind="stable").reset_index(drop=True)
+    order = ["material", "strategy", "selection", "budget", "seed", "metric"]
+    return df.sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def _rows(run: Run, values: dict, status: str = "ok") -> list[tuple]:
+    return [(run.material, run.strategy, run.selection, run.budget, run.seed, metric, value, unit_of(metric), status)
+            for metric, value in values.items()]
 
 
 def new_phase_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Precision, recall and F1 of "relaxation along imaginary modes ends in a new phase" against the
-    reference, over all materials, per strategy x budget x seed (material ``all``)."""
-    cols = ["material", "strategy", "budget", "seed", "metric", "value", "unit", "status"]
+    reference, over all materials, per strategy x selection x budget x seed (material ``all``); and per model
+    ``same_final_phase``."""
     flags = df[(df.metric == "new_phase") & (df.status == "ok")]
     ref = {r.material: bool(r.value) for r in flags[flags.strategy == "reference"].itertuples()}
     rows = []
     if not ref:
-        return pd.DataFrame(rows, columns=cols)
+        return pd.DataFrame(rows, columns=COLUMNS)
     models = flags[flags.strategy != "reference"]
-    for (strategy, budget, seed), group in models.groupby(["strategy", "budget", "seed"]):
+    for (strategy, selection, budget, seed), group in models.groupby(["strategy", "selection", "budget", "seed"]):
         scores = new_phase_scores(ref, {r.material: bool(r.value) for r in group.itertuples()})
-        for key in ("precision", "recall", "f1"):
-            rows.append(("all", strategy, budget, seed, f"new_phase_{key}", float(scores[key]), "1", "ok"))
+        rows.extend(_rows(Run("all", strategy, budget, seed, selection),
+                          {f"new_phase_{key}": float(scores[key]) for key in ("precision", "recall", "f1")}))
     # beyond "a new phase": does relaxation along the modes end in the reference's phase?
     final = df[(df.metric == "final_spacegroup_number") & (df.status == "ok")]
     ref_final = {r.material: r.value for r in final[final.strategy == "reference"].itertuples()}
     for r in final[final.strategy != "reference"].itertuples():
         if r.material in ref_final:
-            rows.append((r.material, r.strategy, r.budget, r.seed, "same_final_phase",
-                         float(r.value == ref_final[r.material]), "1", "ok"))
-    return pd.DataFrame(rows, columns=cols)
+            rows.extend(_rows(Run(r.material, r.strategy, r.budget, r.seed, r.selection),
+                              {"same_final_phase": float(r.value == ref_final[r.material])}))
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def _phase_sets(metrics: dict) -> dict[str, set]:
@@ -136,27 +148,25 @@ def _phase_sets(metrics: dict) -> dict[str, set]:
     return {tol: set(metrics[f"phases_{tol}"]) for tol in PHASE_TOLERANCES if f"phases_{tol}" in metrics}
 
 
-def phase_set_rows(phase_sets: dict[tuple, dict]) -> pd.DataFrame:
-    """The study's phase metric per strategy x budget x seed (material ``all``): precision and recall of the
-    models' sets of end phases against the reference's, pooled over materials (phononft.phases.phase_set_scores),
-    at each spglib tolerance: ``phase_precision_<t>``, ``phase_recall_<t>``."""
-    cols = ["material", "strategy", "budget", "seed", "metric", "value", "unit", "status"]
-    reference = {k[0]: v for k, v in phase_sets.items() if k[1] == "reference"}
-    runs: dict[tuple, dict] = {}
-    for (material, strategy, budget, seed), sets in phase_sets.items():
-        if strategy != "reference":
-            runs.setdefault((strategy, budget, seed), {})[material] = sets
+def phase_set_rows(phase_sets: dict[Run, dict]) -> pd.DataFrame:
+    """The study's phase metric per strategy x selection x budget x seed (material ``all``): precision and recall
+    of the models' sets of end phases against the reference's, pooled over materials
+    (phononft.phases.phase_set_scores), at each spglib tolerance: ``phase_precision_<t>``, ``phase_recall_<t>``."""
+    reference = {k.material: v for k, v in phase_sets.items() if k.strategy == "reference"}
+    runs: dict[Run, dict] = {}
+    for key, sets in phase_sets.items():
+        if key.strategy != "reference":
+            runs.setdefault(key._replace(material="all"), {})[key.material] = sets
     rows = []
-    for (strategy, budget, seed), by_material in sorted(runs.items()):
+    for pooled, by_material in sorted(runs.items()):
         for tol in PHASE_TOLERANCES:
             ref = {m: s[tol] for m, s in reference.items() if tol in s}
             mod = {m: s[tol] for m, s in by_material.items() if tol in s}
             if not set(ref) & set(mod):
                 continue
             scores = phase_set_scores(ref, mod)
-            for key in ("precision", "recall"):
-                rows.append(("all", strategy, budget, seed, f"phase_{key}_{tol}", float(scores[key]), "1", "ok"))
-    return pd.DataFrame(rows, columns=cols)
+            rows.extend(_rows(pooled, {f"phase_{key}_{tol}": float(scores[key]) for key in ("precision", "recall")}))
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:
@@ -168,13 +178,14 @@ def write_partial_table(runs: list[tuple]) -> Path | None:
     """After a run that failed (e.g. with ``--keep-going``): the tidy table of what exists, every missing model
     marked ``missing``, as ``summary/metrics_partial.csv``.  Returns its path (None when nothing was evaluated
     yet); ``rules/common.smk`` then draws the table's figures from it."""
-    files = [Path(layout.evaluation(*run, "metrics.json")) for run in runs]
-    materials = sorted({run[0] for run in runs})
+    runs = [Run(*run) for run in runs]
+    files = [Path(layout.evaluation_of(run, "metrics.json")) for run in runs]
+    materials = sorted({run.material for run in runs})
     refs = [layout.reference(m, "metrics.json") for m in materials if Path(layout.reference(m, "metrics.json")).is_file()]
     present = [str(f) for f in files if f.is_file()]
     if not present and not refs:
         return None
-    df = collect(present, refs, [tuple(r) for r in runs])
+    df = collect(present, refs, runs)
     out = Path(layout.summary("metrics_partial.csv"))
     write_table(df, out)
     return out

@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
 
-from .data import material_rows, model_rows, quartiles, summarise, unit_of
+from .data import load_table, material_rows, model_rows, quartiles, summarise, unit_of
 from .style import legend_handles, mark_na, metric_label, ordered_strategies, plt, save, strategy_color, \
     strategy_marker, style, tidy_log_axis
 
@@ -109,3 +109,57 @@ def budget_curves(table, out_png: Path, out_pdf: Path, *, metrics: Sequence[str]
                    loc="outside right upper", title="strategy")
         save(fig, out_png, out_pdf)
 
+
+
+def fig12_selection(table, out_png: Path, out_pdf: Path, *, metric: str = "rmse", target: float = 0.1) -> None:
+    """Which structures to label: (a) ``metric`` against N per selection for the best strategy (the lowest
+    median ``metric`` at the largest budget), median and IQR over materials x seeds; (b) per strategy and
+    selection, the median over materials of the smallest N whose seed-median ``metric`` is below ``target``
+    (phononft.recommend; open bar: some material never reaches it)."""
+    from ..recommend import recommend
+
+    df = model_rows(material_rows(load_table(table, selection=None)), None)
+    sel_names = [s for s in ("random", "fps", "uncertainty") if s in set(df["selection"])] or ["random"]
+    d = df[(df["metric"] == metric) & (df["strategy"] != "pretrained")]
+    with style():
+        fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(9.0, 3.2), layout="constrained")
+        if d["value"].notna().any():
+            top = d[d["budget"] == d["budget"].max()].groupby("strategy")["value"].median()
+            best = top.idxmin()
+            styles = dict(zip(("random", "fps", "uncertainty"), ("-", "--", ":")))
+            for sel in sel_names:
+                sm = summarise(d[(d["strategy"] == best) & (d["selection"] == sel)], ["budget"]).sort_values("budget")
+                sm = sm[sm["median"].notna()]
+                if sm.empty:
+                    continue
+                ax_a.plot(sm["budget"], sm["median"], ls=styles[sel], marker="o", color=strategy_color(best),
+                          label=sel)
+                ax_a.fill_between(sm["budget"], sm["q25"], sm["q75"], color=strategy_color(best), alpha=0.1, lw=0)
+            ax_a.set_xscale("log")
+            ax_a.set_title(f"best strategy: {best}")
+            ax_a.axhline(target, color="k", lw=0.8, ls=":")
+            ax_a.legend(title="selection")
+        else:
+            mark_na(ax_a)
+        ax_a.set_xlabel("training structures N")
+        ax_a.set_ylabel(metric_label(metric, unit_of(df, metric)))
+        rec = recommend(df.assign(selection=df["selection"]), target, metric=metric)
+        strats = [s for s in ordered_strategies(rec["strategy"].unique()) if s != "pretrained"] if len(rec) else []
+        width = 0.8 / max(len(sel_names), 1)
+        for k, sel in enumerate(sel_names):
+            for i, s in enumerate(strats):
+                g = rec[(rec["strategy"] == s) & (rec["selection"] == sel)]["budget_needed"]
+                if g.empty:
+                    continue
+                reached = g.dropna()
+                value = float(np.median(reached)) if len(reached) else np.nan
+                full = len(reached) == len(g)
+                ax_b.bar(i + (k - (len(sel_names) - 1) / 2) * width, value if np.isfinite(value) else 0, width,
+                         color=strategy_color(s), alpha=0.9 if full else 0.35, hatch=("", "//", "..")[k % 3],
+                         edgecolor="k", lw=0.5)
+        ax_b.set_xticks(range(len(strats)), strats, rotation=45, ha="right")
+        ax_b.set_ylabel(f"N to reach {metric} < {target}")
+        ax_b.set_title("structures needed (median over materials)")
+        ax_b.legend(handles=[Patch(facecolor="w", edgecolor="k", hatch=("", "//", "..")[k % 3], label=sel)
+                             for k, sel in enumerate(sel_names)], title="selection")
+        save(fig, out_png, out_pdf)

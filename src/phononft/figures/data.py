@@ -27,9 +27,16 @@ POOLED_MATERIALS: tuple[str, ...] = ("all",)
 
 
 # ---- the tidy table ------------------------------------------------------------------------------
-def load_table(path: str | Path | pd.DataFrame) -> pd.DataFrame:
-    """The tidy metrics table, normalised: numeric ``value`` (unparseable -> NaN), integer budget/seed."""
+def load_table(path: str | Path | pd.DataFrame, selection: str | None = "random") -> pd.DataFrame:
+    """The tidy metrics table, normalised: numeric ``value`` (unparseable -> NaN), integer budget/seed; the
+    rows of one ``selection`` (default ``random``, the study's: every figure but fig12 compares strategies on
+    the same training structures; the reference and the zero-shot model are ``random`` rows), or all (None)."""
     df = path.copy() if isinstance(path, pd.DataFrame) else pd.read_csv(path)
+    if "selection" not in df.columns:
+        df["selection"] = "random"
+    df["selection"] = df["selection"].fillna("random").astype(str)
+    if selection is not None:
+        df = df[df["selection"] == selection]
     missing = [c for c in ("material", "strategy", "metric", "value") if c not in df.columns]
     if missing:
         raise ValueError(f"metrics table lacks column(s) {missing}; expected {list(TABLE_COLUMNS)}")

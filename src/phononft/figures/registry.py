@@ -86,6 +86,7 @@ FIGURES: dict[str, Figure] = {f.name: f for f in (
     Figure("fig10_band_grid", "bands", (TABLE, BANDS), {"material": "figures.band_material", **_MODELS}),
     Figure("fig11_validation_per_material", "validation", (TABLE,), {"budget": _BUDGET}),
     Figure("budget_curves", "budget", (TABLE,)),
+    Figure("fig12_selection", "budget", (TABLE,), {"metric": "figures.cost_metric", "target": "figures.cost_target"}),
 )}
 
 

@@ -1,0 +1,22 @@
+"""Snakemake adapter: how many structures each material needs (phononft.recommend.recommendation), printed."""
+from phononft.figures.data import load_table
+from phononft.io import read_json
+from phononft.logs import announce, rule_logger
+from phononft.recommend import recommendation
+from phononft.summary import write_table
+
+log = rule_logger(snakemake.log[0])
+p, i = snakemake.params, snakemake.input
+disagreements = {}
+for path in i.rankings:
+    d = read_json(path)["median_disagreement"]
+    if d is not None:
+        disagreements[path.split("/")[1]] = d  # results/<material>/selection/...
+table, fit = recommendation(load_table(i.table, selection=None), p.target, p.metric, disagreements or None)
+write_table(table, snakemake.output[0])
+best = table[table.strategy == "best"]
+for row in best.itertuples():
+    need = "never" if row.budget_needed != row.budget_needed else f"N = {int(row.budget_needed)}"
+    announce(f"{row.material} ({row.selection}): {p.metric} < {p.target} needs {need} (best strategy)")
+announce(f"prediction from committee disagreement: {fit['reason']}")
+log(f"wrote {snakemake.output[0]}")
