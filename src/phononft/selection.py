@@ -196,7 +196,7 @@ def committee(foundation: str | Path, labelled_file: str | Path, valid_file: str
     if not images:
         raise ValueError(f"{labelled_file}: no labelled structures to train a committee on")
     opts = {"max_num_epochs": int(epochs), "patience": int(epochs) + 1, "batch_size": 1, "lr": 0.005,
-            "energy_weight": 10, "forces_weight": 100, "stress_weight": 100, "ema": False, **(params or {})}
+            "energy_weight": 10, "forces_weight": 100, "stress_weight": 100, "ema_decay": None, **(params or {})}
     models = []
     for k, idx in enumerate(member_subsets(len(images), n_members, seed)):
         member = workdir / f"member{k}"
@@ -204,7 +204,8 @@ def committee(foundation: str | Path, labelled_file: str | Path, valid_file: str
         write_extxyz(member / "train.extxyz", [images[i] for i in idx])
         out = workdir / f"member{k}.model"
         finetune("naive", Path(foundation), member / "train.extxyz", Path(valid_file), len(idx), seed + k, out,
-                 member / "train.json", member / "work", opts, device=device, dtype=dtype, log=log)
+                 member / "train.json", member / "work", opts, recipe="matched", device=device, dtype=dtype,
+                 log=log)  # in-process: a committee member is cheap
         log(f"committee member {k}: structures {idx.tolist()}")
         models.append(out)
     return models
