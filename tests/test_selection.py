@@ -129,6 +129,10 @@ def test_pick_most_uncertain_skips_picked_and_orders_by_disagreement():
     np.testing.assert_array_equal(pick_most_uncertain(d, [4], 3), [1, 3, 2])
     with pytest.raises(ValueError, match="only"):
         pick_most_uncertain(d, [0, 1], 5)
+    # ties (1 and 3 at 0.5; a committee that does not disagree at all) follow the label-free order
+    np.testing.assert_array_equal(pick_most_uncertain(d, [4], 3, tie_order=[5, 3, 4, 2, 1, 0]), [3, 1, 2])
+    flat = np.zeros(6)
+    np.testing.assert_array_equal(pick_most_uncertain(flat, [2], 3, tie_order=[2, 5, 0, 4, 1, 3]), [5, 0, 4])
 
 
 def test_round_plan_and_pure_steps():

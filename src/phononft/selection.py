@@ -144,14 +144,17 @@ def force_disagreement(pool: Sequence[Atoms], committee_models: Sequence[str | P
     return out
 
 
-def pick_most_uncertain(disagreement: np.ndarray, picked: Sequence[int], n_pick: int) -> np.ndarray:
-    """The ``n_pick`` pool indices not in ``picked`` with the largest disagreement, most uncertain first
-    (ties: lowest index first)."""
+def pick_most_uncertain(disagreement: np.ndarray, picked: Sequence[int], n_pick: int, *,
+                        tie_order: Sequence[int] | None = None) -> np.ndarray:
+    """The ``n_pick`` pool indices not in ``picked`` with the largest disagreement, most uncertain first.
+    Ties (e.g. a committee whose members learnt the same thing) follow ``tie_order`` (a ranking of the pool,
+    e.g. round 0's label-free one), else the lowest index."""
     d = np.asarray(disagreement, dtype=float)
     free = np.setdiff1d(np.arange(len(d)), np.asarray(picked, dtype=int))
     if n_pick > len(free):
         raise ValueError(f"asked for {n_pick} more structures but only {len(free)} of the pool are not picked yet")
-    order = free[np.lexsort((free, -d[free]))]
+    rank = np.arange(len(d)) if tie_order is None else np.argsort(np.asarray(tie_order, dtype=int))
+    order = free[np.lexsort((rank[free], -d[free]))]
     return order[:n_pick]
 
 
@@ -244,7 +247,7 @@ def next_picks(ranking: Sequence[int], budgets: Sequence[int], *, disagreement: 
         return np.asarray(first_ranking[:n_pick], dtype=int)
     if disagreement is None:
         return done, n_pick
-    return pick_most_uncertain(disagreement, ranking, n_pick)
+    return pick_most_uncertain(disagreement, ranking, n_pick, tie_order=first_ranking)
 
 
 def rank_uncertainty_rounds(pool: Sequence[Atoms], budgets: Sequence[int], label: Callable[[list[Atoms]], list[Atoms]],
@@ -281,14 +284,18 @@ def rank_uncertainty_rounds(pool: Sequence[Atoms], budgets: Sequence[int], label
                                epochs=epochs, seed=seed + 1000 * k, params=params, device=device, dtype=dtype,
                                log=log)
             disagreement = force_disagreement(pool, models, reduce=reduce, device=device, dtype=eval_dtype)
-            picks = next_picks(ranking, budgets, disagreement=disagreement)
+            if np.ptp(disagreement) <= 1e-9:
+                log(f"round {k}: the committee trained on {n_train} structure(s) does not disagree anywhere "
+                    "(its members learnt the same thing): picks follow the label-free order")
+            picks = next_picks(ranking, budgets, disagreement=disagreement, first_ranking=first)
         log(f"round {k}: trained on {n_train}, picks {picks.tolist()}")
         labelled.extend(label([pool[i] for i in picks]))
         ranking.extend(int(i) for i in picks)
         rounds.append({"n_train": n_train, "picks": picks, "committee": models,
                        "disagreement": disagreement if n_train else None})
     if complete and len(ranking) < len(pool):
-        rest = (pick_most_uncertain(disagreement, ranking, len(pool) - len(ranking)) if disagreement is not None
+        rest = (pick_most_uncertain(disagreement, ranking, len(pool) - len(ranking), tie_order=first)
+                if disagreement is not None
                 else np.asarray([i for i in first if i not in set(ranking)], dtype=int))
         ranking.extend(int(i) for i in rest)
     result = {"ranking": np.asarray(ranking, dtype=int), "labelled": labelled, "rounds": rounds}
