@@ -20,7 +20,7 @@ import torch
 from phononft.equitrain_engine import (adapted_tensors, equitrain_args, prepare_hdf5, train_with_equitrain,
                                        wrap)
 from phononft.io import read_extxyz
-from phononft.torch_train import _default_dtype, load_model
+from phononft.torch_runtime import default_dtype, load_model
 
 torch.set_num_threads(1)
 
@@ -111,7 +111,7 @@ def test_hdf5_keeps_the_labels_and_the_stress_convention(foundation, cu_data, tm
             np.testing.assert_array_equal(atoms.get_stress(), labelled.info["REF_stress"])
     model = load_model(foundation[0])
     wrapper = wrap(model, "lora").base_wrapper.eval()
-    with _default_dtype(torch.float64), HDF5GraphDataset(h5, r_max=wrapper.r_max,  # graphs in float64
+    with default_dtype(torch.float64), HDF5GraphDataset(h5, r_max=wrapper.r_max,  # graphs in float64
                                                           atomic_numbers=wrapper.atomic_numbers) as graphs:
         predicted = wrapper(Batch.from_data_list([graphs[0]]))["stress"].detach().numpy()[0]
     atoms = ref[0].copy()
@@ -122,7 +122,7 @@ def test_hdf5_keeps_the_labels_and_the_stress_convention(foundation, cu_data, tm
 
 def test_non_finite_losses_stop_the_run_and_write_nothing(foundation, cu_data, tmp_path):
     """Equitrain's meters skip non-finite batches; the engine refuses them instead."""
-    from phononft.torch_train import NonFiniteLossError, save_model_atomic
+    from phononft.torch_runtime import NonFiniteLossError, save_model_atomic
 
     model = load_model(foundation[0])
     with torch.no_grad():
@@ -248,7 +248,7 @@ def test_engine_equals_equitrain_train_and_export(foundation, cu_data, lora_run,
     monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
     _, path = lora_run
     data = prepare_hdf5({"train": cu_data["train"], "valid": cu_data["valid"]}, tmp_path / "data")
-    previous = torch.get_default_dtype()
+    previous = torch.getdefault_dtype()
     try:
         model = load_model(foundation[0]).double()
         args = equitrain_args("train", train_file=str(data["train"]), valid_file=str(data["valid"]),
@@ -263,7 +263,7 @@ def test_engine_equals_equitrain_train_and_export(foundation, cu_data, lora_run,
                               output_dir=str(tmp_path / "run"), load_best_checkpoint=True,
                               model_export=str(tmp_path / "equitrain.model")))
     finally:
-        torch.set_default_dtype(previous)
+        torch.setdefault_dtype(previous)
         from accelerate.state import AcceleratorState
 
         AcceleratorState._reset_state(reset_partial_state=True)

@@ -25,7 +25,8 @@ from conftest import tiny_foundation_config
 from phononft.finetune import finetune
 from phononft.foundation import pretrain_from_config
 from phononft.mace_train import LAUNCHER, child_environment
-from phononft.torch_train import deterministic_torch, train_in_process
+from phononft.torch_runtime import deterministic_torch
+from phononft.torch_train import train_in_process
 
 THREADS = 2  # the race needs more than one thread
 DTYPE = "float32"  # and float32: torch accumulates float64 serially

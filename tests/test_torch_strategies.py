@@ -19,7 +19,8 @@ import torch
 
 from phononft import peft_lora
 from phononft.l2sp import L2SPLoss, L2SPPenalty
-from phononft.torch_train import NonFiniteLossError, load_dataset, load_model, train_in_process
+from phononft.torch_runtime import NonFiniteLossError, load_model
+from phononft.torch_train import load_dataset, train_in_process
 
 torch.set_num_threads(1)
 
@@ -28,12 +29,12 @@ FAST = {"max_num_epochs": 15, "patience": 15, "batch_size": 4}
 
 @contextlib.contextmanager
 def _f64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
+    previous = torch.getdefault_dtype()
+    torch.setdefault_dtype(torch.float64)
     try:
         yield
     finally:
-        torch.set_default_dtype(previous)
+        torch.setdefault_dtype(previous)
 
 
 @pytest.fixture(autouse=True)

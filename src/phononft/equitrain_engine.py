@@ -45,7 +45,8 @@ import mace  # noqa: F401  (import order matters)
 import torch
 
 from .io import ENERGY_KEY, FORCES_KEY, STRESS_KEY
-from .torch_train import NonFiniteLossError, _default_dtype, _peak_memory_mb, load_model, resolve_device
+from .mace_train import resolve_device
+from .torch_runtime import NonFiniteLossError, default_dtype, load_model, peak_memory_mb
 
 WRAPPERS = ("lora", "delta")
 ENGINES = ("equitrain", "peft")
@@ -93,7 +94,7 @@ def prepare_hdf5(splits: dict[str, str | Path], out_dir: str | Path, *, energy_k
     args = equitrain_args("preprocess", **files, output_dir=str(out_dir), energy_key=energy_key,
                           forces_key=forces_key, stress_key=stress_key)
     # preprocess sets the global default dtype and adds a stream handler to its logger on every call
-    with _default_dtype(torch.get_default_dtype()), _quiet_logger("EqLog"):
+    with default_dtype(torch.getdefault_dtype()), _quiet_logger("EqLog"):
         preprocess(args)
     return {split: out_dir / f"{split}.h5" for split in splits}
 
@@ -167,7 +168,7 @@ def train_with_equitrain(foundation: str | Path, train_file: str | Path, valid_f
         work = Path(work_dir)
         for sub in ("data", "run"):  # a rerun: stale HDF5 files would be reused, old checkpoints pruned against
             shutil.rmtree(work / sub, ignore_errors=True)
-        stack.enter_context(_default_dtype(torch_dtype))
+        stack.enter_context(default_dtype(torch_dtype))
         data = prepare_hdf5({"train": train_file, "valid": valid_file}, work / "data")
         foundation_model = load_model(foundation).to(dtype=torch_dtype)
         heads = list(getattr(foundation_model, "heads", None) or ["Default"])
@@ -191,7 +192,7 @@ def train_with_equitrain(foundation: str | Path, train_file: str | Path, valid_f
         fit = run_trainer(args, patience=patience, cpu=dev.type == "cpu", log=log, tag=f"equitrain-{wrapper}")
         export_best(foundation_model, model, fit, wrapper, out_model)
     wall = time.perf_counter() - t_start
-    peak_mb, peak_kind = _peak_memory_mb(dev)
+    peak_mb, peak_kind = peak_memory_mb(dev)
     history = fit["history"]
     record = {
         "engine": "equitrain", "equitrain_version": _version(), "wrapper": wrapper, "seed": seed,

@@ -107,7 +107,7 @@ def train_with_grid(runner, grid: list[float], out_model: Path, workdir: Path, l
     """``runner.fit`` with every learning rate of ``grid``; the model of the lowest validation loss becomes
     ``out_model``.  A single value trains straight into ``out_model``.  Returns that run's record, with
     ``lr_grid`` (each value's validation loss, epochs and steps) and ``lr_choice`` when there was a choice."""
-    from .torch_train import NonFiniteLossError
+    from .torch_runtime import NonFiniteLossError
 
     if len(grid) == 1:
         return runner.fit(grid[0], out_model)

@@ -29,10 +29,7 @@ import contextlib
 import copy
 import json
 import math
-import os
 import random
-import resource
-import tempfile
 import time
 from argparse import Namespace
 from dataclasses import dataclass, field
@@ -46,6 +43,9 @@ import mace  # noqa: F401  (import order matters)
 import torch
 
 from .io import ENERGY_KEY, FORCES_KEY, STRESS_KEY
+from .mace_train import resolve_device
+from .torch_runtime import (NonFiniteLossError, default_dtype, deterministic_torch, load_model, peak_memory_mb,
+                            save_model_atomic)
 
 #: Fixed parts of the recipe (mace_run_train's defaults).
 HUBER_DELTA = 0.01
@@ -53,10 +53,6 @@ MAX_GRAD_NORM = 10.0
 VALID_BATCH_SIZE = 10
 OUTPUT_ARGS = {"energy": True, "forces": True, "virials": False, "stress": True}
 _LR_FACTORS = json.dumps({f"{b}_lr_factor": 1.0 for b in ("embedding", "interactions", "products", "readouts")})
-
-
-class NonFiniteLossError(FloatingPointError):
-    """Raised when a training or validation loss becomes NaN/inf; nothing is saved then."""
 
 
 @dataclass
@@ -121,53 +117,6 @@ def shared_trunk(model: torch.nn.Module, own: tuple[str, ...] = ("readouts",)) -
     return twin
 
 
-def resolve_device(device: str) -> torch.device:
-    from .mace_train import resolve_device as device_name
-
-    return torch.device(device_name(device))
-
-
-@contextlib.contextmanager
-def _default_dtype(dtype: torch.dtype):
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
-
-
-@contextlib.contextmanager
-def deterministic_torch(threads: int | None = None, enabled: bool = True):
-    """Deterministic torch while training, everything restored on exit:
-
-    * ``torch.use_deterministic_algorithms`` (``warn_only``: an operation without a deterministic
-      implementation warns rather than fails): the CPU backward of ``x[idx]`` (MACE's message passing) otherwise
-      adds floats atomically from several threads in a run-dependent order;
-    * TorchScript's graph executor without its optimising passes (``torch.jit.optimized_execution``):
-      e3nn's scripted tensor products otherwise round differently in a process's first two calls
-      (profiling runs) than in later ones, so a model trained second in a process differed from the same
-      model trained first.  (A plan optimised *before* entering stays in use: train inside this.)
-    * if given, torch's thread count (1 and 2 threads give the same bits; 3 and more another, fixed, result).
-    """
-    previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-                torch.get_num_threads())
-    torch.use_deterministic_algorithms(enabled, warn_only=True)
-    if threads:
-        torch.set_num_threads(int(threads))
-    try:
-        with torch.jit.optimized_execution(not enabled):
-            yield
-    finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
-        torch.set_num_threads(previous[2])
-
-
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Load a pickled MACE model (``torch.save(model)``)."""
-    return torch.load(str(path), map_location=device, weights_only=False)
-
-
 def _pick_head(model: torch.nn.Module) -> tuple[list[str], str]:
     heads = list(getattr(model, "heads", None) or ["Default"])
     return heads, "Default" if "Default" in heads else heads[-1]
@@ -215,28 +164,6 @@ def make_loss(opts: dict) -> torch.nn.Module:
     raise ValueError(f"loss must be universal or huber, got {opts['loss']!r}")
 
 
-def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20, "torch.cuda.max_memory_allocated"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, "process peak RSS"
-
-
-def save_model_atomic(model: torch.nn.Module, out_model: str | Path) -> Path:
-    """``torch.save(model)`` into a temporary folder next to the target, then ``os.replace``."""
-    out = Path(out_model)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        tmp = tmp_dir / out.name  # same base name: the archive inside the file is named as usual
-        torch.save(model, tmp)
-        os.replace(tmp, out)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            (tmp_dir / out.name).unlink()
-        tmp_dir.rmdir()
-    return out
-
-
 class Trainer:
     """The in-process trainer of one model (``job``) of ``strategy`` with options ``opts``; data loaded once,
     :meth:`fit` trains with one learning rate (called once per value of an lr grid)."""
@@ -244,8 +171,8 @@ class Trainer:
     def __init__(self, strategy, job, opts: dict, *, early_stopping: bool):
         self.strategy, self.job, self.opts, self.early_stopping = strategy, job, dict(opts), early_stopping
         self.torch_dtype = {"float64": torch.float64, "float32": torch.float32}[job.dtype]
-        self.dev = resolve_device(job.device)
-        with _default_dtype(self.torch_dtype):
+        self.dev = torch.device(resolve_device(job.device))
+        with default_dtype(self.torch_dtype):
             self.foundation = load_model(job.foundation).to(dtype=self.torch_dtype)
             self.heads, self.head = _pick_head(self.foundation)
             self.train_configs = load_configs(job.train_file, self.foundation, self.head)
@@ -284,7 +211,7 @@ class Trainer:
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
         t_start = time.perf_counter()
-        with _default_dtype(self.torch_dtype), deterministic_torch(job.threads):
+        with default_dtype(self.torch_dtype), deterministic_torch(job.threads):
             random.seed(job.seed)
             set_seeds(job.seed)
             generator = torch.Generator().manual_seed(job.seed)
@@ -360,7 +287,7 @@ class Trainer:
             if type(final) is not type(self.foundation):
                 raise RuntimeError(f"trained model is {type(final)}, not the foundation's {type(self.foundation)}")
             save_model_atomic(final, out_model)
-        peak_mb, peak_kind = _peak_memory_mb(dev)
+        peak_mb, peak_kind = peak_memory_mb(dev)
         epochs_run = len(history)
         return {
             "strategy": name, "tool": "in-process", "early_stopping": self.early_stopping, "seed": job.seed,
