@@ -4,14 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.phononft-installed
 JOBS ?= 2
+# Where the torch wheel comes from: PyTorch's CPU index by default (a plain `pip install torch` on Linux gives the
+# CUDA build, gigabytes). GPUs: `make setup TORCH_INDEX=https://download.pytorch.org/whl/cu128` (the CUDA version
+# your driver supports) in a fresh clone or after `rm -rf .venv`. Offline, pip's find-links (pip.conf, PIP_FIND_LINKS)
+# still apply.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: demo test setup clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# torch first, pinned: a CPU wheel; an unpinned torch would pull gigabytes of CUDA packages
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	# torch first, pinned, from TORCH_INDEX (CPU by default); the project then finds it installed (torch>=2.2)
+	$(BIN)/python -m pip install --quiet torch==2.13.0 --index-url $(TORCH_INDEX)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 

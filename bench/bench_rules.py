@@ -8,7 +8,8 @@ Reads (nothing is run):
   ``cpu_time``, CPU seconds; several rows = repeats, averaged).  The rule is the folder under
   ``benchmarks/``; a file named after a strategy (``finetune/<material>/<strategy>.tsv``,
   ``evaluate/<material>/<strategy>.tsv``, ``evaluate/<material>_reference.tsv``) also counts for it.
-* ``results/<material>/eval/<strategy>/n<budget>/s<seed>/metrics.json``: each model's own seconds
+* ``results/<material>/evaluate/<strategy>/[<selection>/]n<budget>/s<seed>/metrics.json`` (``phononft.layout``):
+  each model's own seconds
   (``finetune_wall_seconds``, ``finetune_cpu_seconds``, ``evaluate_wall_seconds``,
   ``evaluate_cpu_seconds``): one Snakemake job trains or evaluates several models.
 
@@ -22,13 +23,11 @@ import argparse
 import csv
 import json
 import math
-import re
 import sys
 from pathlib import Path
 
-from phononft.finetune import STRATEGIES
+from phononft import layout, strategies
 
-MODEL_METRICS = re.compile(r"(?P<material>[^/]+)/eval/(?P<strategy>[^/]+)/n(?P<budget>\d+)/s(?P<seed>\d+)/metrics\.json$")
 MODEL_KEYS = ("finetune_wall_seconds", "finetune_cpu_seconds", "evaluate_wall_seconds", "evaluate_cpu_seconds")
 
 
@@ -58,9 +57,9 @@ def read_benchmark(path: Path) -> dict:
 def strategy_of_benchmark(relative: Path) -> str | None:
     """Strategy a benchmark file belongs to (``finetune/Cu/naive.tsv`` -> ``naive``), else None."""
     stem = relative.stem
-    if stem in STRATEGIES:
+    if stem in strategies.names():
         return stem
-    if stem == "reference" or stem.endswith("_reference"):
+    if relative.parts[0] == "reference" or stem == "reference" or stem.endswith("_reference"):
         return "reference"
     return None
 
@@ -79,15 +78,15 @@ def benchmark_jobs(results: Path) -> list[dict]:
 
 
 def model_seconds(results: Path) -> list[dict]:
-    """One row per evaluated model: material, strategy, budget, seed and its own seconds (None if absent)."""
+    """One row per evaluated model: material, strategy, selection, budget, seed and its own seconds (None if
+    absent)."""
     rows = []
-    for path in sorted(Path(results).glob("*/eval/*/n*/s*/metrics.json")):
-        m = MODEL_METRICS.search(path.as_posix())
-        if not m:
+    for path in sorted(Path(results).glob("*/evaluate/**/metrics.json")):
+        run = layout.parse_evaluation(Path(layout.RESULTS) / path.relative_to(results))
+        if run is None:
             continue
         metrics = json.loads(path.read_text())
-        rows.append({"material": m["material"], "strategy": m["strategy"], "budget": int(m["budget"]),
-                     "seed": int(m["seed"]), **{k: _number(metrics.get(k)) for k in MODEL_KEYS}})
+        rows.append({**run, **{k: _number(metrics.get(k)) for k in MODEL_KEYS}})
     return rows
 
 

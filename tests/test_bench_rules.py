@@ -42,13 +42,13 @@ def results(tmp_path):
     _bench(b / "evaluate" / "Cu" / "naive.tsv", (5.0, 5.0))
     _bench(b / "evaluate" / "Cu_reference.tsv", (8.0, 7.0))
     _bench(b / "label" / "Cu_train.tsv", (4.0, "NA"), (6.0, 3.0))  # two repeats, one without CPU time
-    _metrics(r / "Cu" / "eval" / "naive" / "n2" / "s0", finetune_wall_seconds=12.0, finetune_cpu_seconds=10.0,
+    _metrics(r / "Cu" / "evaluate" / "naive" / "n2" / "s0", finetune_wall_seconds=12.0, finetune_cpu_seconds=10.0,
              evaluate_wall_seconds=3.0, evaluate_cpu_seconds=2.5)
-    _metrics(r / "Cu" / "eval" / "naive" / "n10" / "s0", finetune_wall_seconds=18.0, finetune_cpu_seconds=15.0,
+    _metrics(r / "Cu" / "evaluate" / "naive" / "n10" / "s0", finetune_wall_seconds=18.0, finetune_cpu_seconds=15.0,
              evaluate_wall_seconds=2.0, evaluate_cpu_seconds=1.5)
-    _metrics(r / "Cu" / "eval" / "l2sp" / "n2" / "s1", finetune_wall_seconds=9.0, finetune_cpu_seconds=None,
+    _metrics(r / "Cu" / "evaluate" / "l2sp" / "fps" / "n2" / "s1", finetune_wall_seconds=9.0, finetune_cpu_seconds=None,
              evaluate_wall_seconds=1.0, evaluate_cpu_seconds=1.0)
-    _metrics(r / "Cu" / "eval" / "reference", evaluate_wall_seconds=4.0)  # not a model: not counted
+    _metrics(r / "Cu" / "reference", evaluate_wall_seconds=4.0)  # not a model: not counted
     return r
 
 

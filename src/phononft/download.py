@@ -40,5 +40,5 @@ def download(url: str, out: str, *, log: Callable[[str], None] = print) -> None:
             shutil.copyfileobj(response, fh, length=1 << 20)
     except OSError as exc:
         raise RuntimeError(f"cannot download {url} ({exc}); on a machine without internet, download it "
-                           f"elsewhere and copy it to {out} (README: foundation model)") from exc
+                           f"elsewhere and copy it to {out} (README, section 10.1)") from exc
     log(f"done: {out}")

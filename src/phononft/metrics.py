@@ -1,7 +1,7 @@
 """The one definition of every metric in ``results/summary/metrics.csv``: name, unit, meaning.
 
-The tidy table (:mod:`phononft.summary`) has one row per material x strategy x budget x seed x metric
-(columns ``material, strategy, budget, seed, metric, value, unit``).  Each :class:`Metric` here says what
+The tidy table (:mod:`phononft.summary`) has one row per material x strategy x selection x budget x seed x metric
+(columns ``material, strategy, selection, budget, seed, metric, value, unit, status``).  Each :class:`Metric` here says what
 one metric name (or a family of names, ``pattern``) means, its ``unit`` (the table's ``unit`` column,
 :func:`unit_of`), whether lower or higher is better, and how the figures aggregate seeds.  ``docs/metrics.md``
 is generated from this module (``python tools/write_metrics_doc.py``; a test fails when they differ), and
@@ -137,7 +137,7 @@ METRICS: tuple[Metric, ...] = (
     # ---------------------------------------------------------------- elastic / EOS / Slack
     _m("bulk_modulus_eos", "GPa", _EL, "closer", "Bulk modulus from a third-order Birch-Murnaghan fit (ASE) of "
        "E(V) on an isotropic scan of +-3 % linear strain (7 points, fixed fractional positions) around the "
-       "structure relaxed with the same calculator. NaN for calculator-free references (precomputed, VASP)."),
+       "structure relaxed with the same calculator (the reference's too: with the labeller, VASP included)."),
     _m("v0_per_atom", "Å^3", _EL, "closer", "Equilibrium volume per atom of the same EOS fit."),
     _m("e0_per_atom", "eV/atom", _EL, "", "Minimum energy per atom of the EOS fit (absolute energies of "
        "different calculators are not comparable)."),
@@ -213,13 +213,12 @@ METRICS: tuple[Metric, ...] = (
     _m("surface_min_meV_per_atom", "meV/atom", _MO, "closer", "Minimum of the energy surface along the (up to two) "
        "most imaginary modes of the reference (the model's own if the reference has none), amplitudes up to "
        "``evaluate.imaginary.amplitude_max`` Å of the largest atomic displacement, fixed cell, relative to the "
-       "undistorted supercell (<= 0 when the grid contains amplitude 0); NaN without modes or calculator."),
+       "undistorted supercell (<= 0 when the grid contains amplitude 0); NaN without modes."),
     _m("energy_gain_meV_per_atom", "meV/atom", _MO, "closer", "E_undistorted - E_final per atom after relaxing "
        "positions and cell from the supercell displaced along the modes (> 0: a lower-energy structure exists)."),
     _m("final_volume_change", "1", _MO, "closer", "Relative volume change V_final/V_start - 1 of that relaxation."),
     _m("new_phase", "1", _MO, "same", "1 when that relaxation ends in another space-group number than the start "
-       "(spglib, symprec 0.1); 0 also when there was nothing to probe. Absent for a calculator-free reference "
-       "with imaginary modes.", seeds=_BOOLEAN),
+       "(spglib, symprec 0.1); 0 also when there was nothing to probe.", seeds=_BOOLEAN),
     _m("new_phase_strict", "1", _MO, "same", "As ``new_phase`` at symprec 1e-3.", seeds=_BOOLEAN),
     _m("final_spacegroup_number", "1", _MO, "same", "Space-group number (symprec 0.1) of the relaxed end point; "
        "only where a relaxation ran."),
@@ -347,10 +346,11 @@ def markdown() -> str:
         "",
         "<!-- Generated from src/phononft/metrics.py by `python tools/write_metrics_doc.py`; do not edit. -->",
         "",
-        "The tidy table has one row per material × strategy × budget × seed × metric, columns `material, "
-        "strategy, budget, seed, metric, value, unit` (and `status`: `ok`, or `missing` for a model whose "
-        "results are absent, value NaN). The reference's own values are rows with strategy `reference`, "
-        "budget 0, seed 0; `pretrained` (zero-shot) has budget 0. Booleans are stored as 0/1, text columns "
+        "The tidy table has one row per material × strategy × selection × budget × seed × metric, columns "
+        "`material, strategy, selection, budget, seed, metric, value, unit` (and `status`: `ok`, or `missing` "
+        "for a model whose results are absent, value NaN). The reference's own values are rows with strategy "
+        "`reference`, budget 0, seed 0; `pretrained` (zero-shot) has budget 0; `selection` is `random` unless "
+        "`selections` lists others. Booleans are stored as 0/1, text columns "
         "(space-group symbols) as numbers, lists are left out.",
         "",
         "- **Reference vs model.** The reference is the labeller (EMT in the demo, VASP-PBE or a precomputed "
