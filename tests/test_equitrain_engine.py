@@ -248,7 +248,7 @@ def test_engine_equals_equitrain_train_and_export(foundation, cu_data, lora_run,
     monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
     _, path = lora_run
     data = prepare_hdf5({"train": cu_data["train"], "valid": cu_data["valid"]}, tmp_path / "data")
-    previous = torch.getdefault_dtype()
+    previous = torch.get_default_dtype()
     try:
         model = load_model(foundation[0]).double()
         args = equitrain_args("train", train_file=str(data["train"]), valid_file=str(data["valid"]),
@@ -263,7 +263,7 @@ def test_engine_equals_equitrain_train_and_export(foundation, cu_data, lora_run,
                               output_dir=str(tmp_path / "run"), load_best_checkpoint=True,
                               model_export=str(tmp_path / "equitrain.model")))
     finally:
-        torch.setdefault_dtype(previous)
+        torch.set_default_dtype(previous)
         from accelerate.state import AcceleratorState
 
         AcceleratorState._reset_state(reset_partial_state=True)

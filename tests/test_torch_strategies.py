@@ -29,12 +29,12 @@ FAST = {"max_num_epochs": 15, "patience": 15, "batch_size": 4}
 
 @contextlib.contextmanager
 def _f64():
-    previous = torch.getdefault_dtype()
-    torch.setdefault_dtype(torch.float64)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
     try:
         yield
     finally:
-        torch.setdefault_dtype(previous)
+        torch.set_default_dtype(previous)
 
 
 @pytest.fixture(autouse=True)

@@ -94,7 +94,7 @@ def prepare_hdf5(splits: dict[str, str | Path], out_dir: str | Path, *, energy_k
     args = equitrain_args("preprocess", **files, output_dir=str(out_dir), energy_key=energy_key,
                           forces_key=forces_key, stress_key=stress_key)
     # preprocess sets the global default dtype and adds a stream handler to its logger on every call
-    with default_dtype(torch.getdefault_dtype()), _quiet_logger("EqLog"):
+    with default_dtype(torch.get_default_dtype()), _quiet_logger("EqLog"):
         preprocess(args)
     return {split: out_dir / f"{split}.h5" for split in splits}
 

@@ -284,7 +284,7 @@ def extract_head(model_file: Path, head: str, out_file: Path) -> None:
     from mace.tools.scripts_utils import remove_pt_head
 
     model = torch.load(str(model_file), map_location="cpu", weights_only=False)
-    torch.setdefault_dtype(next(model.parameters()).dtype)
+    torch.set_default_dtype(next(model.parameters()).dtype)
     single = remove_pt_head(model, head)
     tmp = out_file.with_name(f".{out_file.name}.tmp")
     torch.save(single, tmp)
