@@ -26,7 +26,7 @@ import re
 import sys
 from pathlib import Path
 
-from phononft.finetune import STRATEGIES
+from phononft.strategies import names as strategy_names
 
 MODEL_METRICS = re.compile(r"(?P<material>[^/]+)/eval/(?P<strategy>[^/]+)/n(?P<budget>\d+)/s(?P<seed>\d+)/metrics\.json$")
 MODEL_KEYS = ("finetune_wall_seconds", "finetune_cpu_seconds", "evaluate_wall_seconds", "evaluate_cpu_seconds")
@@ -58,7 +58,7 @@ def read_benchmark(path: Path) -> dict:
 def strategy_of_benchmark(relative: Path) -> str | None:
     """Strategy a benchmark file belongs to (``finetune/Cu/naive.tsv`` -> ``naive``), else None."""
     stem = relative.stem
-    if stem in STRATEGIES:
+    if stem in strategy_names():
         return stem
     if stem == "reference" or stem.endswith("_reference"):
         return "reference"
