@@ -26,7 +26,8 @@ import math
 import sys
 from pathlib import Path
 
-from phononft import layout, strategies
+from phononft import layout
+from phononft.strategies import names as strategy_names
 
 MODEL_KEYS = ("finetune_wall_seconds", "finetune_cpu_seconds", "evaluate_wall_seconds", "evaluate_cpu_seconds")
 
@@ -57,7 +58,7 @@ def read_benchmark(path: Path) -> dict:
 def strategy_of_benchmark(relative: Path) -> str | None:
     """Strategy a benchmark file belongs to (``finetune/Cu/naive.tsv`` -> ``naive``), else None."""
     stem = relative.stem
-    if stem in strategies.names():
+    if stem in strategy_names():
         return stem
     if relative.parts[0] == "reference" or stem == "reference" or stem.endswith("_reference"):
         return "reference"

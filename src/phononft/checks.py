@@ -28,6 +28,7 @@ from ase.data import atomic_numbers, chemical_symbols
 
 from .config import ConfigError
 from .dataset import DataError, data_summary, material_plan
+from .io import write_text
 from .materials_project import DEFAULT_CACHE, cache_file, read_cached
 from .structures import StructureError, read_structure_file
 
@@ -70,7 +71,7 @@ def force_sets_beside(path: str | Path) -> Path | None:
 def _material_elements(name: str, spec: dict, errors: list[str]) -> set[str] | None:
     """Elements of one material from its spec and files; appends a message to ``errors`` for a bad file."""
     if "bulk" in spec:
-        from ase.build import bulk
+        from ase.build import bulk  # heavy (scipy, ~0.5 s): this module is imported at DAG build time
 
         try:
             return set(bulk(**spec["bulk"]).get_chemical_symbols())
@@ -118,15 +119,10 @@ def foundation_elements(model: str | Path, cache_dir: str | Path = CACHE_DIR) ->
     cache = Path(cache_dir) / "foundation_elements.json"
     known = json.loads(cache.read_text()) if cache.is_file() else {}
     if key not in known:
-        import mace  # noqa: F401  (heavy; sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD for e3nn constants)
-        import torch
+        from .torch_runtime import load_model  # heavy (torch, mace): this module is imported at DAG build time
 
-        loaded = torch.load(str(model), map_location="cpu", weights_only=False)
-        known[key] = sorted(chemical_symbols[int(z)] for z in loaded.atomic_numbers)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(cache.name + ".tmp")
-        tmp.write_text(json.dumps(known))
-        tmp.replace(cache)
+        known[key] = sorted(chemical_symbols[int(z)] for z in load_model(model).atomic_numbers)
+        write_text(cache, json.dumps(known))
     return set(known[key])
 
 

@@ -12,30 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-
-def write_json_atomic(data, path: str | os.PathLike) -> Path:
-    """Write ``data`` as JSON to ``path`` atomically (:func:`phononft.io.atomic_path`), NaN/inf as null."""
-    from .io import _to_jsonable, atomic_path
-
-    path = Path(path)
-    with atomic_path(path, suffix="") as tmp, open(tmp, "w") as fh:
-        json.dump(_to_jsonable(data), fh, indent=2)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    return path
+from .compare import phonon_metrics
+from .io import _to_jsonable, write_json
+from .phonon_io import PhononLoadError, load_phonopy
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from phononft.compare import phonon_metrics
-    from phononft.phonon_io import PhononLoadError, load_phonopy
-    from phononft.io import _to_jsonable
-
     try:
         reference = load_phonopy(args.reference, symprec=args.symprec)
         model = load_phonopy(args.model, symprec=args.symprec)
@@ -49,7 +35,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     )
     metrics = {"reference": str(args.reference), "model": str(args.model), **metrics}
     if args.json is not None:
-        write_json_atomic(metrics, args.json)
+        write_json(args.json, metrics)
     print(json.dumps(_to_jsonable(metrics), indent=2))
     return 0
 

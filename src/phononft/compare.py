@@ -39,6 +39,8 @@ import numpy as np
 import spglib
 from numpy.typing import NDArray
 from phonopy import Phonopy
+from pymatgen.analysis.structure_matcher import StructureMatcher
+from pymatgen.io.phonopy import get_pmg_structure
 from scipy.optimize import linear_sum_assignment
 
 from .phonon_io import DEFAULT_SYMPREC, ensure_force_constants
@@ -157,9 +159,6 @@ def structure_distance(reference: Phonopy, model: Phonopy) -> tuple[float, float
     Lattices are scaled to equal volume; distances are divided by (V / n_sites)^(1/3), so both
     numbers are dimensionless.  NaN when the matcher finds no match.
     """
-    from pymatgen.analysis.structure_matcher import StructureMatcher
-    from pymatgen.io.phonopy import get_pmg_structure
-
     res = StructureMatcher().get_rms_dist(get_pmg_structure(model.primitive), get_pmg_structure(reference.primitive))
     if res is None:
         return float("nan"), float("nan")

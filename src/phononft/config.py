@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import glob
 from pathlib import Path
 from typing import NamedTuple
 
 import yaml
+from jsonschema import Draft202012Validator, validators
 
 from . import strategies
 
@@ -49,14 +51,10 @@ def _explain(error) -> str:
 
 
 def _validator(schema: dict):
-    from jsonschema import Draft202012Validator, validators
-
     def set_defaults(validator, properties, instance, schema):
         if isinstance(instance, dict):
             for name, sub in properties.items():
                 if "default" in sub and name not in instance:
-                    import copy
-
                     instance[name] = copy.deepcopy(sub["default"])
         yield from Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
 

@@ -131,7 +131,7 @@ def read_labelled(path: str | Path, fmt: str, settings: dict) -> list[Atoms]:
     eV/Å^3, ASE sign; no stress with ``stress_key: null``) and ``info["data_file"]``, ``info["data_index"]``
     (position in the file), ``info["label_source"] = "data"``.  Raises :class:`DataError` naming the file and
     the structure."""
-    import ase.io
+    import ase.io  # heavy (scipy, ~0.4 s): this module is imported at DAG build time
 
     path = Path(path)
     if not path.is_file():

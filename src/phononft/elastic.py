@@ -30,7 +30,9 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import spglib
 from ase import Atoms
+from ase.eos import EquationOfState
 from ase.units import GPa, _amu, _hbar, _k
 
 from .tasks import labelled_energy, labelled_stress, run_tasks, task
@@ -76,8 +78,6 @@ def eos_result(atoms: Atoms, labelled: Sequence[Atoms], *, eos: str = "birchmurn
     ``bprime`` (dB/dP, dimensionless), ``eos_error`` (None, or why the fit failed: then NaNs),
     ``eos_volumes_per_atom`` [Å^3] and ``eos_energies_per_atom`` [eV/atom] (the scan, for plots).
     """
-    from ase.eos import EquationOfState
-
     n = len(atoms)
     volumes = [a.get_volume() for a in labelled]
     energies = [labelled_energy(a) for a in labelled]
@@ -140,8 +140,6 @@ def _strained(atoms: Atoms, voigt_index: int, amount: float) -> Atoms:
 
 def point_group(atoms: Atoms, symprec: float = 1e-3) -> np.ndarray:
     """The crystal's point-group rotations in Cartesian coordinates (spglib), shape (n, 3, 3)."""
-    import spglib
-
     sym = spglib.get_symmetry((atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers), symprec=symprec)
     if sym is None:
         return np.eye(3)[None]
@@ -341,8 +339,6 @@ def slack_kappa(*, debye_temperature: float, poisson_ratio: float, mean_atomic_m
 
 
 def _atoms_per_primitive_cell(atoms: Atoms, symprec: float = 1e-3) -> int:
-    import spglib
-
     cell = (atoms.cell[:], atoms.get_scaled_positions(), atoms.numbers)
     prim = spglib.find_primitive(cell, symprec=symprec)
     return len(prim[2]) if prim is not None else len(atoms)

@@ -22,8 +22,8 @@ Equitrain's own argparse parsers, so every option keeps Equitrain's default) and
 
 Entry points: :func:`train_with_equitrain`, :func:`adapted_tensors`; :class:`EquitrainRunner` is the study
 recipe's tool of the strategies ``equitrain`` (``engine: package``) and ``delta``.  ``equitrain`` (and through it
-``accelerate`` and ``torch_geometric``) is imported inside the functions: it is heavy and only this engine
-needs it.
+``accelerate`` and ``torch_geometric``) is heavy (seconds): the strategies import this module only when they
+train with it.
 """
 
 from __future__ import annotations
@@ -37,12 +37,25 @@ import shutil
 import tempfile
 import time
 from argparse import Namespace
+from importlib.metadata import version
 from pathlib import Path
 from typing import Callable
 
 # importing mace sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD, needed to unpickle e3nn constants with torch>=2.6
 import mace  # noqa: F401  (import order matters)
 import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
+from equitrain.argparser import get_args_parser
+from equitrain.backends import torch_backend as tb
+from equitrain.backends.torch_utils import set_seeds
+from equitrain.backends.torch_wrappers import MaceWrapper
+from equitrain.finetune.delta_torch import DeltaFineTuneWrapper
+from equitrain.finetune.lora_torch import LoRAFineTuneWrapper
+from equitrain.logger import FileLogger
+# not ``equitrain.preprocess``: in 1.0.0 that name becomes the submodule after its first call
+from equitrain.preprocess import preprocess
+from equitrain.scripts.equitrain_export import export
 
 from .io import ENERGY_KEY, FORCES_KEY, STRESS_KEY
 from .mace_train import resolve_device
@@ -64,8 +77,6 @@ DEFAULTS = {
 
 def equitrain_args(script: str, **values) -> Namespace:
     """Equitrain's own namespace for ``script`` (train / preprocess / export), all defaults, then ``values``."""
-    from equitrain.argparser import get_args_parser
-
     args = get_args_parser(script).parse_args([])
     unknown = sorted(set(values) - set(vars(args)))
     if unknown:
@@ -79,9 +90,6 @@ def prepare_hdf5(splits: dict[str, str | Path], out_dir: str | Path, *, energy_k
                  forces_key: str = FORCES_KEY, stress_key: str = STRESS_KEY) -> dict[str, Path]:
     """Labelled extxyz splits (``train``, ``valid``, optional ``test``) -> Equitrain HDF5 files, by
     ``equitrain.preprocess``.  Equitrain reads only names ending in ``.xyz``: the files are linked first."""
-    # not ``equitrain.preprocess``: in 1.0.0 that name becomes the submodule after its first call
-    from equitrain.preprocess import preprocess
-
     out_dir = Path(out_dir)
     links = out_dir / "xyz"
     links.mkdir(parents=True, exist_ok=True)
@@ -102,17 +110,11 @@ def prepare_hdf5(splits: dict[str, str | Path], out_dir: str | Path, *, energy_k
 def wrap(model: torch.nn.Module, wrapper: str, *, rank_fraction: float = DEFAULTS["rank_fraction"],
          energy_weight: float = 1.0, forces_weight: float = 1.0, stress_weight: float = 1.0):
     """``model`` (frozen) inside Equitrain's ``MaceWrapper`` and its LoRA or delta fine-tuning wrapper."""
-    from equitrain.backends.torch_wrappers import MaceWrapper
-
     weights = Namespace(energy_weight=energy_weight, forces_weight=forces_weight, stress_weight=stress_weight)
     base = MaceWrapper(weights, model)
     if wrapper == "lora":
-        from equitrain.finetune.lora_torch import LoRAFineTuneWrapper
-
         return LoRAFineTuneWrapper(base, rank_fraction=rank_fraction)
     if wrapper == "delta":
-        from equitrain.finetune.delta_torch import DeltaFineTuneWrapper
-
         return DeltaFineTuneWrapper(base)
     raise ValueError(f"wrapper must be one of {WRAPPERS}, got {wrapper!r}")
 
@@ -127,7 +129,7 @@ def adapted_tensors(foundation_model: torch.nn.Module | str | Path, engine: str 
         specs = wrap(model, "lora", rank_fraction=rank_fraction).lora_specs
         return {name.removeprefix("model."): spec.rank for name, spec in specs.items()}
     if engine == "peft":
-        from . import peft_lora
+        from . import peft_lora  # heavy (peft, ~4 s): only this engine choice needs it
 
         return {t.name: t.rank for t in peft_lora.wrap_lora(model, rank_fraction=rank_fraction).lora_targets}
     raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
@@ -181,8 +183,6 @@ def train_with_equitrain(foundation: str | Path, train_file: str | Path, valid_f
             loss_type=loss, ema=ema_decay is not None, weight_decay=weight_decay, seed=seed, dtype=dtype,
             num_workers=0, keep_best_checkpoints=1, verbose=1,
             **({"ema_decay": ema_decay} if ema_decay is not None else {}))
-        from equitrain.backends.torch_utils import set_seeds
-
         set_seeds(seed)
         model = wrap(copy.deepcopy(foundation_model), wrapper, rank_fraction=rank_fraction,
                      energy_weight=energy_weight, forces_weight=forces_weight, stress_weight=stress_weight)
@@ -229,11 +229,6 @@ def run_trainer(args: Namespace, *, patience: int | None, cpu: bool, log: Callab
     """Equitrain's torch training (``equitrain.backends.torch_backend``) on ``args`` (``args.model`` a
     wrapped model), epoch by epoch, stopping after ``patience`` epochs without improvement.  The best
     epoch's trainable tensors stay in memory (``best_state``) and in Equitrain's checkpoint folder."""
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
-    from equitrain.backends import torch_backend as tb
-    from equitrain.logger import FileLogger
-
     tb.validate_training_args(args, "torch")
     for part in ("energy", "forces", "stress"):  # as torch_backend.train
         if getattr(args, f"loss_type_{part}") is None:
@@ -307,8 +302,6 @@ def run_trainer(args: Namespace, *, patience: int | None, cpu: bool, log: Callab
 def export_best(foundation_model: torch.nn.Module, trained, fit: dict, wrapper: str, out_model: Path) -> None:
     """``equitrain-export`` of the best checkpoint into ``out_model`` (atomically), checked against the
     trained wrapper's own ``export`` of the best state kept in memory."""
-    from equitrain.scripts.equitrain_export import export
-
     out_model = Path(out_model)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_model.name}.", suffix=".tmp", dir=out_model.parent))
     try:
@@ -376,8 +369,6 @@ def _mev(value: float | None) -> str:
 
 
 def _version() -> str:
-    from importlib.metadata import version
-
     return version("equitrain")
 
 

@@ -21,11 +21,15 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ase.data import chemical_symbols
+
 from . import strategies
-from .io import read_extxyz, write_extxyz, write_json
+from .config import section_defaults
+from .io import copy_atomic, read_extxyz, write_extxyz, write_json
 from .logs import cpu_seconds
 from .mace_train import resolve_device
 from .strategies.base import Job
+from .torch_runtime import NonFiniteLossError, load_model
 
 
 def write_budget_subset(train_file: Path, budget: int, out_file: Path) -> int:
@@ -37,16 +41,8 @@ def write_budget_subset(train_file: Path, budget: int, out_file: Path) -> int:
     return budget
 
 
-def load_model(path: str | Path):
-    import torch
-
-    return torch.load(str(path), map_location="cpu", weights_only=False)
-
-
 def check_foundation_elements(foundation: Path, train_file: Path) -> None:
     """Fail early, naming the elements, if the training structures hold elements the foundation lacks."""
-    from ase.data import chemical_symbols
-
     model = load_model(foundation)
     known = {int(z) for z in model.atomic_numbers}
     present = {int(z) for atoms in read_extxyz(train_file) for z in atoms.numbers}
@@ -59,8 +55,6 @@ def check_foundation_elements(foundation: Path, train_file: Path) -> None:
 
 def default_recipe() -> str:
     """The schema's default of ``finetune.recipe`` (the one place it lives)."""
-    from .config import section_defaults
-
     return section_defaults("finetune")["recipe"]
 
 
@@ -107,8 +101,6 @@ def train_with_grid(runner, grid: list[float], out_model: Path, workdir: Path, l
     """``runner.fit`` with every learning rate of ``grid``; the model of the lowest validation loss becomes
     ``out_model``.  A single value trains straight into ``out_model``.  Returns that run's record, with
     ``lr_grid`` (each value's validation loss, epochs and steps) and ``lr_choice`` when there was a choice."""
-    from .torch_runtime import NonFiniteLossError
-
     if len(grid) == 1:
         return runner.fit(grid[0], out_model)
     trials = []
@@ -128,8 +120,7 @@ def train_with_grid(runner, grid: list[float], out_model: Path, workdir: Path, l
     if not done:
         raise NonFiniteLossError(f"every learning rate of the grid {grid} diverged; nothing saved")
     best = min(done, key=lambda t: t["best_valid_loss"])
-    shutil.copyfile(best["model"], out_model.with_name(f".{out_model.name}.tmp"))
-    out_model.with_name(f".{out_model.name}.tmp").replace(out_model)
+    copy_atomic(best["model"], out_model)
     for t in done:
         shutil.rmtree(t["model"].parent, ignore_errors=True)
     log(f"lr grid {grid}: chose {best['lr']:g} (lowest validation loss)")

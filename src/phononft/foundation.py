@@ -11,14 +11,15 @@
 from __future__ import annotations
 
 import itertools
-import shutil
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from ase import Atoms
 from ase.build import bulk
+from ase.data import atomic_numbers
 
+from .io import copy_atomic, write_extxyz
 from .label import label_structures, make_calculator
 from .mace_train import base_options, run_mace_train
 
@@ -67,8 +68,6 @@ def pretraining_structures(elements: list[str], *, n_per_phase: int = 6, n_alloy
 
 def isolated_atom_energies(calc, elements: list[str]) -> dict[int, float]:
     """E0 of each element: the calculator's energy of one atom in a large box (eV)."""
-    from ase.data import atomic_numbers
-
     e0 = {}
     for el in elements:
         atom = Atoms(el, cell=[12, 12, 12], pbc=True)
@@ -108,10 +107,7 @@ def pretrain(train_file: Path, valid_file: Path, e0s: dict, out_model: Path, wor
     opts.update({"model": "ScaleShiftMACE", "E0s": str(e0s), "compute_stress": True})
     opts.update(pcfg["mace"])
     summary = run_mace_train(opts, workdir, log=log, threads=threads)
-    out_model.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_model.with_name(f".{out_model.name}.tmp")
-    shutil.copyfile(summary["model"], tmp)
-    tmp.replace(out_model)
+    copy_atomic(summary["model"], out_model)
     return summary
 
 
@@ -123,8 +119,6 @@ def pretrain_from_config(cfg: dict, model: Path, replay: Path, valid: Path, work
 
     Every random draw (structures, their order, the valid split, mace's own seed) comes from
     ``pretrain.seed``; the training is deterministic for a given ``threads`` (see :func:`pretrain`)."""
-    from .io import write_extxyz
-
     train_set, valid_set, e0s = build_pretraining_set(cfg, log=log)
     write_extxyz(replay, train_set)
     write_extxyz(valid, valid_set)
@@ -141,7 +135,4 @@ def copy_foundation(model: Path, out_model: Path) -> None:
     if not model.is_file():
         raise FileNotFoundError(f"foundation.model: {model} does not exist (download it once on a machine "
                                 "with internet and point the config at the local file)")
-    out_model.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_model.with_name(f".{out_model.name}.tmp")
-    shutil.copyfile(model, tmp)
-    tmp.replace(out_model)
+    copy_atomic(model, out_model)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -41,14 +42,26 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 
 def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """Put ``src`` at ``dst`` atomically: a hard link (no extra disk) where the file system allows, else a copy."""
-    import shutil
-
     with atomic_path(dst) as tmp:
         tmp.unlink()
         try:
             os.link(src, tmp)
         except OSError:  # another file system, or links not allowed
             shutil.copyfile(src, tmp)
+
+
+def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Copy the file ``src`` to ``dst`` atomically (a copy, never a link: :func:`link_or_copy` links); returns
+    ``dst``."""
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    return Path(dst)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def _to_jsonable(obj: Any) -> Any:
@@ -84,14 +97,14 @@ def read_json(path: str | os.PathLike) -> Any:
 
 def write_extxyz(path: str | os.PathLike, images: Sequence) -> None:
     """Write structures to extxyz atomically (labels stay in ``info``/``arrays``)."""
-    import ase.io
+    import ase.io  # heavy (ase.io pulls in scipy, ~0.4 s): io is imported by the Snakefile at DAG build time
 
     with atomic_path(path, suffix=".extxyz") as tmp:
         ase.io.write(tmp, list(images), format="extxyz")
 
 
 def read_extxyz(path: str | os.PathLike, index: str | int = ":") -> list:
-    import ase.io
+    import ase.io  # heavy (scipy): io is imported by the Snakefile at DAG build time
 
     path = Path(path)
     try:

@@ -14,9 +14,11 @@ import importlib
 from typing import Any, Callable, Sequence
 
 import numpy as np
+from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
 from .io import set_labels
+from .vasp.jobs import gather_labelled
 
 
 class SoftenedCalculator(Calculator):
@@ -82,8 +84,6 @@ def check_elements(calc: Calculator, symbols: Sequence[str], what: str) -> None:
 
     Tries each element in a small dimer box; EMT for instance raises for elements it has no parameters for.
     """
-    from ase import Atoms
-
     for sym in sorted(set(symbols)):
         probe = Atoms([sym, sym], positions=[[0, 0, 0], [2.5, 0, 0]], cell=[8, 8, 8], pbc=True)
         probe.calc = calc
@@ -122,8 +122,6 @@ def label_rattled(images: Sequence, cfg: dict, *, vasp_results: Sequence = (), w
     them with its calculator; vasp gathers ``vasp_results`` (the label_vasp jobs' outputs in job order; a job
     labels ``structures_per_job`` structures, so they may run past ``images``: the rest is not used)."""
     if cfg["type"] == "vasp":
-        from .vasp.jobs import gather_labelled  # (VASP's input writers: only on the VASP path)
-
         labelled = gather_labelled(images, list(vasp_results)[: len(images)], what=what)
         log(f"gathered {len(labelled)} VASP-labelled structures")
         return labelled

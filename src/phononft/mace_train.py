@@ -17,8 +17,10 @@ run to run for a given thread count.  The child's hash seed is pinned too (``PYT
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,16 +35,14 @@ def resolve_device(device: str = "auto") -> str:
     """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``."""
     if device != "auto":
         return device
-    import torch
+    import torch  # heavy: this module is imported at DAG build time (by the strategy registry)
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _store_true_flags() -> set[str]:
     """Options of mace_run_train that are bare switches (``--ema``), read from its own parser."""
-    import argparse
-
-    from mace.tools import build_default_arg_parser
+    from mace.tools import build_default_arg_parser  # heavy (torch, e3nn): see resolve_device
 
     parser = build_default_arg_parser()
     return {a.dest for a in parser._actions if isinstance(a, argparse._StoreTrueAction)}
@@ -127,7 +127,7 @@ def run_mace_train(options: dict, workdir: Path, *, log: Callable[[str], None] =
     it reported, the thread count and the path of the saved model.  Raises ``RuntimeError`` with the tail
     of the output if training fails or produces a non-finite loss.
     """
-    import torch  # heavy; only to read this process's thread count
+    import torch  # heavy (see resolve_device); only to read this process's thread count
 
     workdir = Path(workdir)
     if workdir.exists():
@@ -197,8 +197,6 @@ def read_epoch_metrics(results_dir: Path, name: str, seed: int) -> list[dict]:
 
 def parameter_counts_from_log(log_dir: Path, name: str, seed: int) -> dict:
     """Total parameter count that MACE prints (``Total number of parameters: N``)."""
-    import re
-
     out: dict = {}
     for path in sorted(Path(log_dir).glob(f"{name}_run-{seed}*.log")):
         m = re.findall(r"Total number of parameters:\s*(\d+)", path.read_text())
@@ -209,8 +207,6 @@ def parameter_counts_from_log(log_dir: Path, name: str, seed: int) -> dict:
 
 def learning_rate_from_log(log_dir: Path, name: str, seed: int) -> float | None:
     """The learning rate mace_run_train trained with (its log line ``Learning rate: X, weight decay: Y``)."""
-    import re
-
     for path in sorted(Path(log_dir).glob(f"{name}_run-{seed}*.log")):
         m = re.findall(r"Learning rate: ([-+0-9.eE]+), weight decay", path.read_text())
         if m:
@@ -237,6 +233,8 @@ def summarize_epochs(rows: Iterable[dict], head: str = "Default") -> dict:
 
 
 # ---- the study recipe's mace_run_train strategies ---------------------------------------------------------
+#: mace's ``--lr_params_factors`` with every block at factor 1 (no per-block learning-rate scaling)
+LR_FACTORS_NONE = json.dumps({f"{b}_lr_factor": 1.0 for b in ("embedding", "interactions", "products", "readouts")})
 #: shared training options (phononft.strategies.base.TRAINING) -> mace_run_train options of the same meaning
 _SHARED = ("max_num_epochs", "patience", "lr", "energy_weight", "forces_weight", "stress_weight", "loss",
            "ema_decay", "weight_decay", "lr_factor", "scheduler_patience")
@@ -259,7 +257,7 @@ def foundation_options(foundation: Path, *, multihead: bool = False) -> dict:
 
 def architecture_of(model) -> dict:
     """mace_run_train architecture options reproducing ``model``'s hyperparameters."""
-    from mace.tools.scripts_utils import extract_config_mace_model
+    from mace.tools.scripts_utils import extract_config_mace_model  # heavy (torch, e3nn): see resolve_device
 
     cfg = extract_config_mace_model(model)
     hidden = str(cfg["hidden_irreps"])
@@ -271,24 +269,16 @@ def architecture_of(model) -> dict:
             "max_ell": int(cfg["max_ell"])}
 
 
-def copy_model(trained: Path, out_model: Path) -> None:
-    """``trained`` to ``out_model``, atomically."""
-    tmp = Path(out_model).with_name(f".{Path(out_model).name}.tmp")
-    shutil.copyfile(trained, tmp)
-    tmp.replace(out_model)
-
-
 def extract_head(model_file: Path, head: str, out_file: Path) -> None:
     """Keep only ``head`` of a multihead MACE model (mace's ``remove_pt_head``), atomically."""
-    import torch
-    from mace.tools.scripts_utils import remove_pt_head
+    import torch  # heavy (torch, mace, below too): see resolve_device
+    from mace.tools.scripts_utils import remove_pt_head  # heavy
 
-    model = torch.load(str(model_file), map_location="cpu", weights_only=False)
+    from .torch_runtime import load_model, save_model_atomic  # heavy
+
+    model = load_model(model_file)
     torch.set_default_dtype(next(model.parameters()).dtype)
-    single = remove_pt_head(model, head)
-    tmp = out_file.with_name(f".{out_file.name}.tmp")
-    torch.save(single, tmp)
-    tmp.replace(out_file)
+    save_model_atomic(remove_pt_head(model, head), out_file)
 
 
 class MaceRunner:
@@ -299,7 +289,7 @@ class MaceRunner:
         self.n_run = 0
 
     def fit(self, lr: float, out_model: Path) -> dict:
-        from .torch_runtime import NonFiniteLossError
+        from .torch_runtime import NonFiniteLossError  # heavy (torch, mace): see resolve_device
 
         job = self.job
         workdir = job.workdir / ("mace" if self.n_run == 0 else f"mace-{self.n_run}")

@@ -14,6 +14,7 @@ committed or copied between machines).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -37,7 +38,7 @@ def cache_file(mp_id: str, cache_dir: str | Path = DEFAULT_CACHE) -> Path:
 
 
 def _to_atoms(structure) -> Atoms:
-    from pymatgen.io.ase import AseAtomsAdaptor
+    from pymatgen.io.ase import AseAtomsAdaptor  # heavy (pymatgen, ~1 s): imported at DAG build time (checks)
 
     atoms = AseAtomsAdaptor.get_atoms(structure)
     atoms.calc = None
@@ -48,7 +49,7 @@ def _to_atoms(structure) -> Atoms:
 
 def read_cached(path: str | Path) -> Atoms:
     """Atoms from a cache file (pymatgen ``Structure.as_dict()`` JSON)."""
-    from pymatgen.core import Structure
+    from pymatgen.core import Structure  # heavy (pymatgen): imported at DAG build time (checks)
 
     path = Path(path)
     try:
@@ -67,15 +68,13 @@ def write_cache(structure, path: str | Path) -> None:
 
 def download_structure(mp_id: str, api_key: str):
     """The pymatgen Structure of ``mp_id`` from the Materials Project API (needs mp-api and internet)."""
-    from mp_api.client import MPRester
+    from mp_api.client import MPRester  # optional dependency (mp-api), only to download
 
     with MPRester(api_key) as mpr:
         return mpr.get_structure_by_material_id(mp_id)
 
 
 def _mp_api_available() -> bool:
-    import importlib.util
-
     try:
         return importlib.util.find_spec("mp_api") is not None
     except (ImportError, ValueError):

@@ -27,7 +27,10 @@ import re
 import warnings
 from dataclasses import dataclass
 
+import peft
 import torch
+from peft.tuners.lora.layer import ParamWrapper
+from peft.tuners.tuners_utils import BaseTunerLayer
 
 #: Equitrain's default retained rank fraction (``resolve_retained_fraction(default=0.25)``).
 EQUITRAIN_RANK_FRACTION = 0.25
@@ -106,8 +109,6 @@ def wrap_lora(model: torch.nn.Module, *, rank_fraction: float = EQUITRAIN_RANK_F
     The wrapped model is called exactly like the MACE model (``peft_model(batch_dict, training=...)``).
     ``generator`` seeds the Gaussian initialisation of the ``A`` factors (``B`` starts at zero).
     """
-    import peft
-
     targets = lora_targets(model, rank_fraction=rank_fraction, alpha=alpha, min_rank=min_rank)
     for p in model.parameters():
         p.requires_grad_(False)
@@ -161,8 +162,6 @@ def _unwrapped_name(peft_model, layer) -> str:
 
 
 def _param_wrappers(peft_model):
-    from peft.tuners.lora.layer import ParamWrapper
-
     return [m for m in peft_model.modules() if isinstance(m, ParamWrapper)]
 
 
@@ -190,8 +189,6 @@ def merge_lora(peft_model) -> torch.nn.Module:
     The returned module is the foundation's own class with no peft layer or attribute left, every
     parameter trainable again (as a saved MACE model normally is).
     """
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
     merged = peft_model.merge_and_unload(safe_merge=True)
     leftovers = [n for n, m in merged.named_modules() if isinstance(m, BaseTunerLayer)]
     if leftovers:

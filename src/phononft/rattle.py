@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 from ase.build import make_supercell
+from hiphive.structure_generation import generate_mc_rattled_structures
 
 from .structures import check_distances, supercell_matrix
 
@@ -41,8 +42,6 @@ def rattled_series(unit: Atoms, n: int, *, seed: int, supercell_min_length: floa
     ``rattle_std / sqrt(n_iter)``.  Each structure is also strained isotropically by a uniform random
     linear strain in ``[-volume_strain/3, +volume_strain/3]`` (so volumes vary by about ``±volume_strain``).
     """
-    from hiphive.structure_generation import generate_mc_rattled_structures
-
     if n <= 0:
         return []
     sc = make_supercell(unit, supercell_matrix(unit, supercell_min_length))

@@ -34,7 +34,7 @@ def select_replay(pretraining: str | Path, train_file: str | Path, foundation: s
     selected by farthest-point sampling on the ``foundation``'s descriptors (mace-torch's
     ``fine_tuning_select.select_samples``: element filter "combinations", no random padding with other
     elements).  Returns the number written; raises naming the elements when no structure qualifies."""
-    from mace.cli.fine_tuning_select import (
+    from mace.cli.fine_tuning_select import (  # heavy (torch, mace: ~7 s); general_set does without
         FilteringType,
         SelectionSettings,
         SubselectType,

@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .io import link_or_copy
+from .io import link_or_copy, write_text
 
 
 def run_models(models: Sequence, run_one: Callable[[object], object], *, what: str,
@@ -72,9 +72,7 @@ def reuse_or_run(outputs: Sequence[str | Path], key: dict, run: Callable[[], obj
     run()
     for o, f in zip(outputs, kept):
         link_or_copy(o, f)
-    tmp = store / ".key.json.tmp"
-    tmp.write_text(text)
-    tmp.replace(key_file)  # written last: a half-kept folder is never taken for a finished one
+    write_text(key_file, text)  # written last: a half-kept folder is never taken for a finished one
     return True
 
 

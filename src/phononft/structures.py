@@ -24,6 +24,7 @@ import spglib
 from ase import Atoms
 
 from .dataset import DataError, first_structure
+from .materials_project import DEFAULT_CACHE, load_mp_structure
 
 CRYSTAL_SYSTEMS = [
     (2, "triclinic"), (15, "monoclinic"), (74, "orthorhombic"), (142, "tetragonal"),
@@ -49,12 +50,12 @@ def read_structure_file(path: str | Path) -> Atoms:
         raise StructureError(f"structure file {path} does not exist")
     try:
         if path.name.endswith(("phonopy.yaml", "phonopy.yml", "phonopy_disp.yaml")):
-            import phonopy
+            import phonopy  # heavy (~0.2 s): this module is imported at DAG build time (checks)
 
             ph = phonopy.load(path, produce_fc=False, log_level=0)
             cell = ph.unitcell
             return Atoms(cell.symbols, cell=cell.cell, scaled_positions=cell.scaled_positions, pbc=True)
-        import ase.io
+        import ase.io  # heavy (scipy, ~0.4 s): as above
 
         atoms = ase.io.read(path, index=0)
     except Exception as exc:
@@ -88,12 +89,10 @@ def build_structure(spec: dict, base_dir: str | Path = ".", *, mp_cache: str | P
                              f"got {kinds or 'none'}")
     kind = kinds[0]
     if kind == "mp_id":
-        from .materials_project import DEFAULT_CACHE, load_mp_structure
-
         cache = Path(mp_cache) if mp_cache is not None else Path(base_dir) / DEFAULT_CACHE
         return load_mp_structure(spec["mp_id"], cache_dir=cache, material=name, log=log)
     if kind == "bulk":
-        from ase.build import bulk
+        from ase.build import bulk  # heavy (scipy): this module is imported at DAG build time (checks)
 
         try:
             return bulk(**spec["bulk"])
@@ -124,7 +123,7 @@ def standardize(atoms: Atoms, symprec: float = 1e-3, to_primitive: bool = False)
 
 def check_distances(atoms: Atoms, min_distance: float, what: str) -> float:
     """Smallest interatomic distance (with periodic images); raise if below ``min_distance`` Å."""
-    from ase.neighborlist import neighbor_list
+    from ase.neighborlist import neighbor_list  # heavy (scipy): imported at DAG build time (checks)
 
     d = neighbor_list("d", atoms, cutoff=max(min_distance, 0.1) * 1.5 + 1.0)
     dmin = float(d.min()) if len(d) else np.inf

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import math
 import random
 import time
@@ -36,14 +35,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import ase.io
 import numpy as np
 
 # importing mace sets TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD, needed to unpickle e3nn constants with torch>=2.6
 import mace  # noqa: F401  (import order matters)
 import torch
+from mace import data as mdata
+from mace.modules import loss as mloss
+from mace.tools import AtomicNumberTable, torch_geometric
+from mace.tools.scripts_utils import get_params_options
+from mace.tools.torch_geometric.batch import Batch
+from mace.tools.torch_tools import set_seeds
+from mace.tools.train import evaluate
+from torch_ema import ExponentialMovingAverage
 
+from . import strategies
 from .io import ENERGY_KEY, FORCES_KEY, STRESS_KEY
-from .mace_train import resolve_device
+from .mace_train import LR_FACTORS_NONE, resolve_device
+from .strategies.base import Job
 from .torch_runtime import (NonFiniteLossError, default_dtype, deterministic_torch, load_model, peak_memory_mb,
                             save_model_atomic)
 
@@ -52,7 +62,6 @@ HUBER_DELTA = 0.01
 MAX_GRAD_NORM = 10.0
 VALID_BATCH_SIZE = 10
 OUTPUT_ARGS = {"energy": True, "forces": True, "virials": False, "stress": True}
-_LR_FACTORS = json.dumps({f"{b}_lr_factor": 1.0 for b in ("embedding", "interactions", "products", "readouts")})
 
 
 @dataclass
@@ -101,8 +110,6 @@ class Context:
     replay_set: list | None = None
 
     def loader(self, *, shuffle: bool = False, batch_size: int = VALID_BATCH_SIZE):
-        from mace.tools import torch_geometric
-
         return torch_geometric.dataloader.DataLoader(self.train_set, batch_size=batch_size, shuffle=shuffle)
 
 
@@ -124,9 +131,6 @@ def _pick_head(model: torch.nn.Module) -> tuple[list[str], str]:
 
 def load_configs(path: str | Path, model: torch.nn.Module, head: str) -> list:
     """extxyz -> mace configurations (labels REF_energy / REF_forces / REF_stress), elements checked."""
-    import ase.io
-    from mace import data as mdata
-
     atoms_list = ase.io.read(str(path), index=":")
     if not atoms_list:
         raise ValueError(f"{path}: no structures")
@@ -141,9 +145,6 @@ def load_configs(path: str | Path, model: torch.nn.Module, head: str) -> list:
 
 def graphs(configs: list, model: torch.nn.Module, heads: list[str]) -> list:
     """mace configurations -> ``AtomicData`` graphs with the model's z table and cutoff."""
-    from mace import data as mdata
-    from mace.tools import AtomicNumberTable
-
     z_table = AtomicNumberTable([int(z) for z in model.atomic_numbers])
     return [mdata.AtomicData.from_config(c, z_table=z_table, cutoff=float(model.r_max), heads=heads) for c in configs]
 
@@ -154,8 +155,6 @@ def load_dataset(path: str | Path, model: torch.nn.Module, heads: list[str], hea
 
 
 def make_loss(opts: dict) -> torch.nn.Module:
-    from mace.modules import loss as mloss
-
     weights = {k: opts[k] for k in ("energy_weight", "forces_weight", "stress_weight")}
     if opts["loss"] == "universal":
         return mloss.UniversalLoss(huber_delta=HUBER_DELTA, **weights)
@@ -181,17 +180,13 @@ class Trainer:
             self.replay_set = None
             if strategy.needs_replay and job.replay_file is not None:
                 self.replay_set = load_dataset(job.replay_file, self.foundation, self.heads, self.head)
-        from mace.tools import AtomicNumberTable
-
         self.z_table = AtomicNumberTable([int(z) for z in self.foundation.atomic_numbers])
         self.batch_size = min(int(opts["batch_size"]), len(self.train_set))
 
     def _optimizer(self, adapted: Adapted, lr: float) -> torch.optim.Optimizer:
-        from mace.tools.scripts_utils import get_params_options
-
         decay = self.opts["weight_decay"] if adapted.weight_decay is None else adapted.weight_decay
         options = get_params_options(Namespace(lr=lr, weight_decay=decay, amsgrad=True, beta=0.9, freeze=None,
-                                               lr_params_factors=_LR_FACTORS), adapted.core)
+                                               lr_params_factors=LR_FACTORS_NONE), adapted.core)
         groups = options["params"] + [{"name": "extra", "params": adapted.extra_params, "weight_decay": 0.0}]
         seen: set[int] = set()
         for g in groups:  # trained tensors only, each in one group
@@ -202,11 +197,6 @@ class Trainer:
     def fit(self, lr: float, out_model: str | Path) -> dict:
         """Train with learning rate ``lr``; save the plain model to ``out_model`` atomically; return the record.
         Raises :class:`NonFiniteLossError` (nothing written) when a loss becomes NaN/inf."""
-        from mace.tools import torch_geometric
-        from mace.tools.torch_tools import set_seeds
-        from mace.tools.train import evaluate
-        from torch_ema import ExponentialMovingAverage
-
         job, opts, log, dev, name = self.job, self.opts, self.job.log, self.dev, self.strategy.name
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
@@ -310,8 +300,6 @@ class Trainer:
         structures of the replay set, split evenly over the steps."""
         if adapted.replay_module is None:
             return [None] * steps
-        from mace.tools.torch_geometric.batch import Batch
-
         pick = torch.randperm(len(self.replay_set), generator=draw)[:adapted.replay_samples]
         return [Batch.from_data_list([self.replay_set[int(i)] for i in chunk]) if len(chunk) else None
                 for chunk in torch.tensor_split(pick, steps)]
@@ -348,9 +336,6 @@ def train_in_process(strategy: str, foundation: str | Path, train_file: str | Pa
                      log: Callable[[str], None] = print) -> dict:
     """Train one model of ``strategy`` with the in-process trainer (options over the strategy's defaults;
     ``recipe`` study: early stopping, matched: every epoch), learning rate ``lr`` (default: the option)."""
-    from . import strategies
-    from .strategies.base import Job
-
     strat = strategies.get(strategy)
     opts = {**strat.defaults(), **strat.resolve(options)}
     job = Job(Path(foundation), Path(train_file), Path(valid_file), 0, seed, Path(out_model).parent, device, dtype,

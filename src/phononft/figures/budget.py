@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
 
+from ..recommend import recommend
 from .data import load_table, material_rows, model_rows, quartiles, summarise, unit_of
 from .style import legend_handles, mark_na, metric_label, ordered_strategies, plt, save, strategy_color, \
     strategy_marker, style, tidy_log_axis
@@ -116,8 +117,6 @@ def fig12_selection(table, out_png: Path, out_pdf: Path, *, metric: str = "rmse"
     median ``metric`` at the largest budget), median and IQR over materials x seeds; (b) per strategy and
     selection, the median over materials of the smallest N whose seed-median ``metric`` is below ``target``
     (phononft.recommend; open bar: some material never reaches it)."""
-    from ..recommend import recommend
-
     df = model_rows(material_rows(load_table(table, selection=None)), None)
     sel_names = [s for s in ("random", "fps", "uncertainty") if s in set(df["selection"])] or ["random"]
     d = df[(df["metric"] == metric) & (df["strategy"] != "pretrained")]

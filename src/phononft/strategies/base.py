@@ -26,6 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
+from ..io import copy_atomic
+from ..mace_train import MaceRunner
+
 #: JSON-schema types of option values.
 TYPES = ("integer", "number", "boolean", "string")
 
@@ -192,16 +195,14 @@ class Strategy:
             raise ValueError(f"recipe must be study or matched, not {recipe!r}")
         tool = "in-process" if recipe == "matched" else self.study_tool(opts)
         if tool == "in-process":
-            from ..torch_train import Trainer  # heavy (torch, mace): only when training
+            from ..torch_train import Trainer  # heavy (torch, mace): the registry is read at DAG build time
 
             return Trainer(self, job, opts, early_stopping=recipe == "study")
         if tool == "equitrain":
-            from ..equitrain_engine import EquitrainRunner  # heavy (equitrain, accelerate)
+            from ..equitrain_engine import EquitrainRunner  # heavy (equitrain, torch): as above
 
             return EquitrainRunner(job, opts, **self.equitrain_options(opts))
         if tool == "mace_run_train":
-            from ..mace_train import MaceRunner
-
             return MaceRunner(self, job, opts)
         raise ValueError(f"{self.name}: unknown tool {tool!r}")
 
@@ -216,9 +217,7 @@ class Strategy:
 
     def finish_mace(self, trained: Path, out_model: Path) -> None:
         """Turn mace_run_train's model into the strategy's output (default: copied atomically)."""
-        from ..mace_train import copy_model
-
-        copy_model(trained, out_model)
+        copy_atomic(trained, out_model)
 
     def equitrain_options(self, opts: dict) -> dict:
         """Keywords of :func:`phononft.equitrain_engine.train_with_equitrain` (``wrapper`` and its own)."""
@@ -227,7 +226,7 @@ class Strategy:
     def count_parameters(self, foundation: Path, out_model: Path, opts: dict) -> dict:
         """``{"trainable_parameters", "total_parameters"}`` of a model a CLI tool trained (default: every
         parameter of the trained model)."""
-        from ..torch_train import load_model  # heavy
+        from ..torch_runtime import load_model  # heavy (torch, mace): the registry is read at DAG build time
 
         total = sum(p.numel() for p in load_model(out_model).parameters())
         return {"trainable_parameters": int(total), "total_parameters": int(total)}

@@ -23,8 +23,8 @@ class Delta(Strategy):
         return {"wrapper": "delta", "weight_decay": opts["delta_decay"]}
 
     def adapt(self, model, opts: dict, ctx):
-        from ..l2sp import DeltaDecay  # heavy (torch)
-        from ..torch_train import Adapted
+        from ..l2sp import DeltaDecay  # heavy (torch): the registry is read at DAG build time
+        from ..torch_train import Adapted  # heavy (torch, mace): as above
 
         adapted = Adapted.everything(model)
         adapted.before_step = DeltaDecay(model, opts["delta_decay"])

@@ -28,8 +28,8 @@ class Equitrain(Strategy):
         return {"wrapper": "lora", "rank_fraction": opts["rank_fraction"], "weight_decay": opts["weight_decay"]}
 
     def adapt(self, model, opts: dict, ctx):
-        from .. import peft_lora  # heavy (peft, torch)
-        from ..torch_train import Adapted
+        from .. import peft_lora  # heavy (peft, torch): the registry is read at DAG build time
+        from ..torch_train import Adapted  # heavy (torch, mace): as above
 
         wrapped = peft_lora.wrap_lora(model, rank_fraction=opts["rank_fraction"], generator=ctx.generator)
         targets = {t.name: {"shape": list(t.shape), "rank": t.rank, "scale": t.scale} for t in wrapped.lora_targets}

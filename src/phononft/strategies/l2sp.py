@@ -18,8 +18,8 @@ class L2SP(Strategy):
         return "in-process"
 
     def adapt(self, model, opts: dict, ctx):
-        from ..l2sp import L2SPPenalty  # heavy (torch)
-        from ..torch_train import Adapted
+        from ..l2sp import L2SPPenalty  # heavy (torch): the registry is read at DAG build time
+        from ..torch_train import Adapted  # heavy (torch, mace): as above
 
         adapted = Adapted.everything(model)
         adapted.penalty = L2SPPenalty(model, opts["l2sp_lambda"])

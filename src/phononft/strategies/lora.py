@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..mace_train import foundation_options
 from .base import Job, Option, Strategy
 
 
@@ -19,15 +20,13 @@ class Lora(Strategy):
     )
 
     def mace_options(self, job: Job, opts: dict) -> dict:
-        from ..mace_train import foundation_options
-
         return {**foundation_options(job.foundation), "lora": True, "lora_rank": opts["lora_rank"],
                 "lora_alpha": opts["lora_alpha"]}
 
     def adapt(self, model, opts: dict, ctx):
-        from mace.modules.lora import inject_LoRAs, merge_lora_weights  # heavy (mace)
+        from mace.modules.lora import inject_LoRAs, merge_lora_weights  # heavy (mace): registry read at DAG build
 
-        from ..torch_train import Adapted
+        from ..torch_train import Adapted  # heavy (torch, mace): as above
 
         inject_LoRAs(model, rank=opts["lora_rank"], alpha=opts["lora_alpha"])
         return Adapted(module=model, core=model, finalize=lambda: merge_lora_weights(model),
@@ -36,9 +35,9 @@ class Lora(Strategy):
     def count_parameters(self, foundation: Path, out_model: Path, opts: dict) -> dict:
         """The adapters (mace_run_train's log counts every parameter as trainable) of the foundation, out of
         the adapted model's parameters (foundation + adapters, as the in-process trainer counts them)."""
-        from mace.modules.lora import inject_LoRAs  # heavy (mace)
+        from mace.modules.lora import inject_LoRAs  # heavy (mace): the registry is read at DAG build time
 
-        from ..torch_train import load_model
+        from ..torch_runtime import load_model  # heavy (torch, mace): as above
 
         model = inject_LoRAs(load_model(foundation), rank=opts["lora_rank"], alpha=opts["lora_alpha"])
         trainable = sum(p.numel() for n, p in model.named_parameters() if "lora" in n.lower())

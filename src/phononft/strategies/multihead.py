@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..mace_train import extract_head, foundation_options
 from .base import Job, Option, Strategy
 
 
@@ -33,8 +34,6 @@ class Multihead(Strategy):
     )
 
     def mace_options(self, job: Job, opts: dict) -> dict:
-        from ..mace_train import foundation_options
-
         if job.replay_file is None:
             raise ValueError("strategy multihead needs replay data: foundation.replay in the config")
         return {**foundation_options(job.foundation, multihead=True), "pt_train_file": str(Path(job.replay_file).resolve()),
@@ -42,12 +41,10 @@ class Multihead(Strategy):
                 "num_samples_pt": opts["num_samples_pt"]}
 
     def finish_mace(self, trained: Path, out_model: Path) -> None:
-        from ..mace_train import extract_head
-
         extract_head(trained, "Default", out_model)
 
     def adapt(self, model, opts: dict, ctx):
-        from ..torch_train import Adapted, shared_trunk  # heavy (torch, mace)
+        from ..torch_train import Adapted, shared_trunk  # heavy (torch, mace): the registry is read at DAG build time
 
         if ctx.replay_set is None:
             raise ValueError("strategy multihead needs replay data: foundation.replay in the config")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..mace_train import foundation_options
 from .base import Job, Strategy
 
 
@@ -11,12 +12,10 @@ class Naive(Strategy):
     color, marker, order = "#1f77b4", "D", 2
 
     def mace_options(self, job: Job, opts: dict) -> dict:
-        from ..mace_train import foundation_options
-
         return foundation_options(job.foundation)
 
     def adapt(self, model, opts: dict, ctx):
-        from ..torch_train import Adapted  # heavy (torch, mace)
+        from ..torch_train import Adapted  # heavy (torch, mace): the registry is read at DAG build time
 
         return Adapted.everything(model)
 

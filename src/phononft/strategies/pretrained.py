@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..io import link_or_copy
 from .base import Job, Strategy
 
 
@@ -15,8 +16,7 @@ class Pretrained(Strategy):
 
     def make(self, job: Job, out_model: Path) -> dict:
         """A hard link to the foundation (or a copy); its parameter count."""
-        from ..io import link_or_copy
-        from ..torch_train import load_model  # heavy (torch)
+        from ..torch_runtime import load_model  # heavy (torch, mace): the registry is read at DAG build time
 
         link_or_copy(job.foundation, out_model)
         total = sum(p.numel() for p in load_model(job.foundation).parameters())

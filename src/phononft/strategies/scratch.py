@@ -5,6 +5,9 @@ from the training data, as mace_run_train computes them)."""
 
 from __future__ import annotations
 
+import numpy as np
+
+from ..mace_train import architecture_of
 from .base import Job, Option, Strategy
 
 
@@ -22,21 +25,19 @@ class Scratch(Strategy):
         return None
 
     def mace_options(self, job: Job, opts: dict) -> dict:
-        from ..mace_train import architecture_of
-        from ..torch_train import load_model  # heavy (torch)
+        from ..torch_runtime import load_model  # heavy (torch, mace): the registry is read at DAG build time
 
         if (problem := self.check_config(opts, "study")) is not None:
             raise ValueError(f"scratch: {problem}")
         return {**architecture_of(load_model(job.foundation)), "E0s": opts["E0s"]}
 
     def adapt(self, model, opts: dict, ctx):
-        import numpy as np
-        import torch
-        from mace.data.utils import compute_average_E0s  # heavy (mace)
-        from mace.modules.utils import compute_avg_num_neighbors, compute_mean_rms_energy_forces
-        from mace.tools.scripts_utils import extract_config_mace_model
+        import torch  # heavy (torch, mace, below too): the registry is read at DAG build time
+        from mace.data.utils import compute_average_E0s  # heavy
+        from mace.modules.utils import compute_avg_num_neighbors, compute_mean_rms_energy_forces  # heavy
+        from mace.tools.scripts_utils import extract_config_mace_model  # heavy
 
-        from ..torch_train import Adapted
+        from ..torch_train import Adapted  # heavy
 
         config = extract_config_mace_model(model)
         if "error" in config:

@@ -17,6 +17,9 @@ import numpy as np
 from ase import Atoms
 from ase.data import chemical_symbols
 from ase.io.vasp import write_vasp
+from monty.io import zopen
+
+from ..io import write_text
 
 __all__ = [
     "DEFAULT_INCAR",
@@ -157,7 +160,7 @@ def _format_kpoints(atoms: Atoms, kpoint_density: float, gamma_only: bool) -> st
 def _mp_setups() -> dict[str, str]:
     global _MP_POTCAR_SETUPS
     if _MP_POTCAR_SETUPS is None:
-        from pymatgen.io.vasp.sets import MPRelaxSet
+        from pymatgen.io.vasp.sets import MPRelaxSet  # heavy (pymatgen, ~1 s): the EMT path imports vasp too
 
         _MP_POTCAR_SETUPS = dict(MPRelaxSet.CONFIG["POTCAR"])
     return _MP_POTCAR_SETUPS
@@ -168,8 +171,6 @@ _COMPRESSED = ("", ".gz", ".bz2", ".xz", ".Z")
 
 def _read_potcar_file(path: Path) -> str:
     if path.suffix in (".bz2", ".xz", ".Z"):
-        from monty.io import zopen
-
         with zopen(path, "rt") as fh:
             return fh.read()
     if path.suffix == ".gz":
@@ -238,7 +239,7 @@ def resolve_potcars(species, potcar: dict | None = None) -> list[Path]:
         root_str = psp_dir or os.environ.get("PMG_VASP_PSP_DIR") or _pmg_setting("PMG_VASP_PSP_DIR")
         if not root_str:
             raise FileNotFoundError("potcar source 'pymatgen' needs psp_dir or PMG_VASP_PSP_DIR")
-        from pymatgen.io.vasp.inputs import POTCAR_FUNCTIONAL_MAP
+        from pymatgen.io.vasp.inputs import POTCAR_FUNCTIONAL_MAP  # heavy (pymatgen): see _mp_setups
 
         subdirs = dict(POTCAR_FUNCTIONAL_MAP)
         subdirs.update(_pmg_setting("PMG_VASP_PSP_SUB_DIRS") or {})
@@ -282,7 +283,7 @@ def resolve_potcars(species, potcar: dict | None = None) -> list[Path]:
 
 def _pmg_setting(key):
     try:
-        from pymatgen.core import SETTINGS
+        from pymatgen.core import SETTINGS  # heavy (pymatgen): see _mp_setups
     except Exception:  # pragma: no cover - pymatgen is a dependency
         return None
     return SETTINGS.get(key)
@@ -342,12 +343,6 @@ def _per_atom_tags(atoms: Atoms, incar: dict | None, perm: np.ndarray) -> dict:
     return incar
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def kind_incar(kind: str = "static", fmax: float | None = None, incar: dict | None = None) -> dict:
     """INCAR overrides (on top of DEFAULT_INCAR) for a run of ``kind`` (see KIND_INCAR) and ``incar``.
 
@@ -384,5 +379,5 @@ def write_inputs(
                                gamma_only=gamma_only, potcar=potcar)
     jobdir.mkdir(parents=True, exist_ok=True)
     for name, text in texts.items():
-        _write_atomic(jobdir / name, text)
+        write_text(jobdir / name, text)
 

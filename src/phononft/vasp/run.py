@@ -37,7 +37,8 @@ import numpy as np
 from ase import Atoms
 from ase.io import read
 
-from .inputs import INPUT_FILES, _input_texts, _write_atomic, kind_incar, poscar_text
+from ..io import write_text
+from .inputs import INPUT_FILES, _input_texts, kind_incar, poscar_text
 from .parse import VaspError, initial_structure, parse_vasprun
 
 __all__ = ["MATCH_TOL", "VaspError", "relax_twice", "run_vasp"]
@@ -325,7 +326,7 @@ def run_vasp(
     start_atoms, files = sorted_atoms, dict(texts)
     for attempt in range(1, attempts + 1):
         for name, text in files.items():
-            _write_atomic(jobdir / name, text)
+            write_text(jobdir / name, text)
         start = time.monotonic()
         log(f"[vasp] {jobdir}: running {command!r} ({kind}, attempt {attempt}/{attempts})")
         reason = _execute(command, jobdir, timeout)
