@@ -28,7 +28,8 @@ TINY = REPO / "tests" / "data" / "tiny.yaml"
 
 FIGURE_RULES = ["fig01_overview", "fig02_dataset", "fig03_property_deviation", "fig04_band_section",
                 "fig05_imaginary_modes", "fig06_cost", "fig07_element_heatmap", "fig08_validation_errors",
-                "fig09_thermal_deviation", "fig10_band_grid", "fig11_validation_per_material", "budget_curves"]
+                "fig09_thermal_deviation", "fig10_band_grid", "fig11_validation_per_material", "budget_curves",
+                "fig12_selection"]
 
 
 def run(args, cwd, timeout=600):
@@ -167,7 +168,7 @@ def test_rules_scripts_captions_profile_and_partial_summary_follow_the_registry(
     table_only = {f.name for f in registry.FIGURES.values() if set(registry.rule_inputs(f, options, [])) == {"table"}}
     assert drawn == table_only == {"budget_curves", "fig03_property_deviation", "fig06_cost",
                                    "fig08_validation_errors", "fig09_thermal_deviation",
-                                   "fig11_validation_per_material"}
+                                   "fig11_validation_per_material", "fig12_selection"}
 
 
 #: which figures each option of the config key `figures` changes (config/schema.yaml)
@@ -178,8 +179,8 @@ OPTION_FIGURES = {
                "fig11_validation_per_material"},
     "seed": {"fig04_band_section", "fig05_imaginary_modes", "fig10_band_grid"},
     "band_segments": {"fig04_band_section"},
-    "cost_metric": {"fig06_cost"},
-    "cost_target": {"fig06_cost"},
+    "cost_metric": {"fig06_cost", "fig12_selection"},
+    "cost_target": {"fig06_cost", "fig12_selection"},
 }
 
 

@@ -133,6 +133,7 @@ def table(tmp_path_factory):
     from ase.build import bulk
 
     from phononft import compare, evaluate, layout, phonon_io, summary
+    from phononft.config import Run
     from phononft.io import read_extxyz, read_json, write_extxyz, write_json
     from phononft.label import label_structures, make_calculator
     from phononft.rattle import make_split
@@ -154,7 +155,8 @@ def table(tmp_path_factory):
     model_dir = root / layout.evaluation("Cu_bcc", "naive", 2, 0)
     model_dir.mkdir(parents=True)
     train_log = {"total_wall_time_s": 1.0, "total_cpu_seconds": 2.0, "trainable_parameters": 10,
-                 "total_parameters": 20, "epochs_run": 2, "budget": 2}  # finetune.finetune's record keys
+                 "total_parameters": 20, "epochs_run": 2, "optimizer_steps": 2, "learning_rate": 0.01,
+                 "budget": 2}  # finetune.finetune's record keys
     mp = pytest.MonkeyPatch()
     mp.setattr(evaluate, "mace_calculator", lambda model, **kw: make_calculator())
     try:
@@ -175,8 +177,8 @@ def table(tmp_path_factory):
 
     bench = root / "label.tsv"  # a Snakemake benchmark file of the labelling job
     bench.write_text("s\th:m:s\tmax_rss\tcpu_time\n4.0\t0:00:04\t100.0\t3.0\n")
-    runs = [("Cu_bcc", "naive", 2, 0), ("mp-938", "pretrained", 0, 0)]
-    files = [str(root / layout.evaluation(*run, "metrics.json")) for run in runs]
+    runs = [Run("Cu_bcc", "naive", 2, 0), Run("mp-938", "pretrained", 0, 0)]  # selection: random
+    files = [str(root / layout.evaluation_of(run, "metrics.json")) for run in runs]
     refs = sorted(str(p) for p in results.glob("*/reference/metrics.json"))
     return summary.collect(files, refs, runs, {runs[0]: {"label": (str(bench), 1.0)}})
 

@@ -12,9 +12,10 @@ from conftest import dry_run_jobs
 
 pytestmark = pytest.mark.slow  # they share one finished end-to-end run (conftest.tiny_run)
 
-#: figures drawn from the tidy table (they redraw whenever the table changes)
+#: figures drawn from the tidy table, and the recommendation read from it (they redo whenever the table changes)
 TABLE_FIGURES = {"fig03_property_deviation", "fig06_cost", "fig08_validation_errors", "fig09_thermal_deviation",
-                 "fig11_validation_per_material", "budget_curves"}
+                 "fig10_band_grid", "fig11_validation_per_material", "budget_curves", "fig12_selection",
+                 "recommendation"}
 #: figures that draw the models of the figure material (their input: its evaluation folders, and the table)
 MODEL_FIGURES = {"fig04_band_section", "fig05_imaginary_modes", "fig10_band_grid"}
 #: figures of the dataset (their input: every material's structure summary)
@@ -44,7 +45,9 @@ def test_figure_option_reruns_that_figure_only(tiny_run):
     def edit(cfg):
         cfg.setdefault("figures", {})["cost_target"] = 0.25
 
-    assert edited(workdir, config, edit) == [("fig06_cost", {})]
+    # the cost figure, the selection figure and the recommendation take the target; nothing else
+    assert sorted(edited(workdir, config, edit)) == [("fig06_cost", {}), ("fig12_selection", {}),
+                                                     ("recommendation", {})]
 
 
 def test_band_segments_reruns_the_band_section_only(tiny_run):

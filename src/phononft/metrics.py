@@ -285,6 +285,10 @@ METRICS: tuple[Metric, ...] = (
        "``pretrained``; foundation + adapters for ``equitrain`` (counted on the adapter-wrapped model); the trained "
        "model for ``scratch``."),
     _m("epochs", "1", _TR, "", "Epochs run (early stopping on the validation split; 0 for ``pretrained``)."),
+    _m("optimizer_steps", "1", _TR, "", "Optimiser updates over the whole training (batches per epoch x epochs; "
+       "0 for ``pretrained``): the compute the strategy spent, comparable across strategies and budgets."),
+    _m("learning_rate", "1", _TR, "", "Initial learning rate of the optimiser (the strategy's own, or the "
+       "recipe's); empty for ``pretrained``."),
 )
 
 # Names without an entry keep the unit they had before this module existed (the former aggregate.PATTERN_UNITS).
