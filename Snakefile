@@ -34,8 +34,13 @@ rule all:
     input:
         layout.summary(),
         layout.summary("recommendation.csv"),
+        layout.summary("claims.csv"),
         figure_targets(),
     default_target: True
+
+
+onsuccess:
+    print_claims()
 
 
 onerror:

@@ -101,6 +101,18 @@ def reference_metrics():
     return [layout.reference(m, "metrics.json") for m in MATERIALS]
 
 
+def print_claims():
+    """Called by onsuccess: the study's claims checked on this run (rule claims), the last lines of the console."""
+    path = layout.summary("claims.csv")
+    if os.path.isfile(path):
+        import pandas as pd
+
+        from phononft.claims import report
+
+        for line in report(pd.read_csv(path)):
+            print(f"phononft: {line}", file=sys.stderr)
+
+
 def partial_summary_on_error():
     """Called by onerror: a tidy table and figures of what finished, failed models marked missing."""
     from phononft.figures.registry import draw_partial_figures

@@ -129,7 +129,8 @@ class Strategy:
     ``label`` / ``color`` / ``marker`` / ``order`` (figures: legend text, colour, matplotlib marker, position
     in legends and axes), ``options`` (its own :class:`Option` s), ``trained`` (False: no training at all),
     ``needs_replay`` (it reads the material's replay file, :func:`phononft.layout.replay`),
-    ``needs_foundation_elements`` (the training elements must be the foundation's).
+    ``needs_foundation_elements`` (the training elements must be the foundation's), ``from_foundation`` (it
+    starts from the foundation's weights: a fine-tuning strategy; False for ``scratch``).
     """
 
     name: ClassVar[str] = ""
@@ -142,6 +143,7 @@ class Strategy:
     trained: ClassVar[bool] = True
     needs_replay: ClassVar[bool] = False
     needs_foundation_elements: ClassVar[bool] = True
+    from_foundation: ClassVar[bool] = True
 
     # ---- options ---------------------------------------------------------------------------------
     def all_options(self) -> tuple[Option, ...]:

@@ -16,6 +16,7 @@ class Scratch(Strategy):
     trains = "all weights of a freshly initialised MACE (the foundation's architecture), target data only"
     color, marker, order = "#8c564b", "s", 1
     needs_foundation_elements = False
+    from_foundation = False
     options = (Option("E0s", "string", "average", "isolated-atom energies: average (least squares on the N training "
                       "structures, mace's) or foundation (the foundation's)", enum=("average", "foundation")),)
 
