@@ -138,6 +138,21 @@ def test_lr_grid_multiplies_the_finetune_job_runtime():
     assert job_runtimes(cfg)["finetune"][0] == 3 * one
 
 
+def test_selections_multiply_the_finetune_and_evaluate_job_runtimes():
+    """One finetune / evaluate job holds every selection x budget x seed of a material x strategy."""
+    from phononft.config import job_runtimes
+
+    cfg = validate_config(demo_config())
+    before = job_runtimes(cfg)
+    cfg["selections"] = ["random", "fps"]
+    after = job_runtimes(cfg)
+    assert after["finetune"][0] == 2 * before["finetune"][0] and after["evaluate"][0] == 2 * before["evaluate"][0]
+    assert "selections x budgets x seeds" in after["finetune"][1]
+    cfg["cluster"]["max_runtime"] = after["finetune"][0] - 1  # the job no longer fits the partition: refused
+    with pytest.raises(ConfigError, match=r"finetune: .*finetune.runtime"):
+        validate_config(cfg)
+
+
 DUMMY = '''
 """A strategy added by a test: one module, nothing else touched."""
 from phononft.strategies.base import Option, Strategy

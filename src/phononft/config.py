@@ -246,17 +246,17 @@ def relax_settings(config: dict) -> dict:
 def job_runtimes(config: dict) -> dict[str, tuple[int, str]]:
     """Wall time (minutes) of one job of each stage from the work it does, with the config keys it comes from:
     ``{rule: (minutes, explanation)}``.  (reference_vasp: the worst case, a job of relaxations.)"""
-    runs = len(config["budgets"]) * len(config["seeds"])
+    runs = len(config["selections"]) * len(config["budgets"]) * len(config["seeds"])  # models of one trained job
     trainings = runs * max(1, len(config["finetune"]["lr_grid"]))  # an lr grid trains each model once per value
     vasp = config["labeller"]["vasp"]
     per_job = vasp["structures_per_job"]
     res = vasp["resources"]
     return {
         "finetune": (config["finetune"]["runtime"] * trainings,
-                     f"{trainings} trainings (budgets x seeds x lr_grid values) x finetune.runtime "
+                     f"{trainings} trainings (selections x budgets x seeds x lr_grid values) x finetune.runtime "
                      f"{config['finetune']['runtime']} min"),
         "evaluate": (config["evaluate"]["runtime"] * runs,
-                     f"{runs} models (budgets x seeds) x evaluate.runtime {config['evaluate']['runtime']} min"),
+                     f"{runs} models (selections x budgets x seeds) x evaluate.runtime {config['evaluate']['runtime']} min"),
         "label_vasp": (res["runtime"] * per_job, f"labeller.vasp.structures_per_job {per_job} x "
                                                  f"labeller.vasp.resources.runtime {res['runtime']} min"),
         "reference_vasp": (res["relax_runtime"] * per_job, f"labeller.vasp.structures_per_job {per_job} x "
