@@ -416,3 +416,34 @@ def test_batch_indices_split_a_series_into_jobs():
     assert list(batch_indices(3, 1, 4)) == [3]
     with pytest.raises(IndexError, match="past the split's 12 structures"):
         batch_indices(3, 5, 12)
+
+
+def test_magmom_per_element_fits_every_cell_and_is_checked_before_any_job():
+    """``incar: {MAGMOM: {El: μB}}``: one moment per atom in POSCAR order for any cell, ISPIN 2; a per-atom
+    list or a non-element key is refused by the config check."""
+    import copy
+
+    from ase.build import bulk
+
+    from phononft.config import ConfigError, load_config, validate_config
+    from phononft.vasp.inputs import _per_atom_tags, grouped_order
+
+    cell = bulk("FeO", "rocksalt", a=4.3, cubic=True).repeat(2)  # Fe, O alternating: POSCAR groups them
+    perm = grouped_order(cell.get_chemical_symbols())
+    tags = _per_atom_tags(cell, {"magmom": {"Fe": 4.0, "O": 0.6}}, perm)
+    symbols = [cell.get_chemical_symbols()[i] for i in perm]
+    assert tags["ISPIN"] == 2 and len(tags["MAGMOM"]) == len(cell) == 64
+    assert tags["MAGMOM"] == [4.0 if s == "Fe" else 0.6 for s in symbols]
+    assert _per_atom_tags(cell, {"MAGMOM": {"Fe": 4.0}, "ISPIN": 1}, perm)["ISPIN"] == 1  # given ISPIN kept
+    assert set(_per_atom_tags(cell, {"MAGMOM": {"Fe": 4.0}}, perm)["MAGMOM"]) == {4.0, 0.0}  # O not listed: 0
+
+    base = load_config(Path(__file__).resolve().parents[1] / "config" / "paper.yaml")
+    for magmom, ok in [({"Fe": 4.0, "O": 0.6}, True), (5.0, True), ([4.0, 0.6], False), ({"Xx": 1.0}, False),
+                       ({"Fe": "up"}, False)]:
+        cfg = copy.deepcopy(base)
+        cfg["labeller"]["vasp"]["incar"] = {"MAGMOM": magmom}
+        if ok:
+            validate_config(cfg)
+        else:
+            with pytest.raises(ConfigError, match="labeller.vasp.incar.MAGMOM"):
+                validate_config(cfg)

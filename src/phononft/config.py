@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import yaml
+from ase.data import chemical_symbols
 from jsonschema import Draft202012Validator, validators
 
 from . import strategies
@@ -119,6 +120,7 @@ def check_semantics(config: dict) -> None:
                           "training series is the data's (selections other than random pick from a rattled pool)")
     if config["labeller"]["type"] == "vasp" and "command" not in config["labeller"]["vasp"]:
         raise ConfigError("config key labeller.vasp.command: the VASP command is required for labeller type vasp")
+    _check_magmom(config["labeller"]["vasp"].get("incar") or {})
     ft = config["finetune"]
     for s in chosen:
         problem = s.check_config(strategy_params(config, s.name), ft["recipe"])
@@ -241,6 +243,23 @@ def relax_settings(config: dict) -> dict:
     out["phonons"] = {k: config["phonons"][k] for k in ("relax_fmax", "relax_steps")}
     out["evaluate"] = {}
     return out
+
+
+def _check_magmom(incar: dict) -> None:
+    """MAGMOM in ``labeller.vasp.incar``: per element (``{Fe: 4.0}``, μB); a per-atom list cannot fit the
+    workflow's cells of different sizes (unit cell, rattled and phonon supercells)."""
+    magmom = {k.upper(): v for k, v in incar.items()}.get("MAGMOM")
+    if magmom is None or isinstance(magmom, (int, float)) and not isinstance(magmom, bool):
+        return
+    if not isinstance(magmom, dict):
+        raise ConfigError("config key labeller.vasp.incar.MAGMOM: give starting moments per element, e.g. "
+                          "{Fe: 4.0, O: 0.6} (μB); a per-atom list cannot fit the unit cell, the rattled and the "
+                          "phonon supercells alike")
+    bad = [f"{k}: {v!r}" for k, v in magmom.items()
+           if k not in chemical_symbols[1:] or not isinstance(v, (int, float)) or isinstance(v, bool)]
+    if bad:
+        raise ConfigError(f"config key labeller.vasp.incar.MAGMOM: {', '.join(bad)}: expected element symbol: "
+                          "moment in μB")
 
 
 def job_runtimes(config: dict) -> dict[str, tuple[int, str]]:

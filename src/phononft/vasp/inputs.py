@@ -326,12 +326,22 @@ def poscar_text(atoms: Atoms) -> str:
 def _per_atom_tags(atoms: Atoms, incar: dict | None, perm: np.ndarray) -> dict:
     """INCAR overrides with per-atom MAGMOM in POSCAR order.
 
-    A MAGMOM given as one value per atom (input order) is permuted like the atoms; without MAGMOM,
-    nonzero ``atoms.get_initial_magnetic_moments()`` become MAGMOM with ISPIN 2 (as ASE's Vasp does).
+    A MAGMOM given per element (``{"Fe": 4.0, "O": 0.6}``, μB, as pymatgen's ``user_incar_settings``; an
+    element not listed starts at 0) becomes one value per atom of every structure (unit cell, rattled and phonon
+    supercells alike: the form the configuration can give) and sets ISPIN 2 unless given; a MAGMOM given as one
+    value per atom (input order) is permuted like the atoms; without MAGMOM, nonzero
+    ``atoms.get_initial_magnetic_moments()`` become MAGMOM with ISPIN 2 (as ASE's Vasp does).
     """
     incar = {k.upper(): v for k, v in (incar or {}).items()}
     magmom = incar.get("MAGMOM")
-    if isinstance(magmom, (list, tuple, np.ndarray)):
+    if isinstance(magmom, dict):
+        symbols = atoms.get_chemical_symbols()
+        unknown = sorted(set(magmom) - set(chemical_symbols))
+        if unknown:
+            raise ValueError(f"MAGMOM per element: {unknown} are not element symbols")
+        incar["MAGMOM"] = [float(magmom.get(symbols[i], 0.0)) for i in perm]
+        incar.setdefault("ISPIN", 2)
+    elif isinstance(magmom, (list, tuple, np.ndarray)):
         if len(magmom) != len(atoms):
             raise ValueError(f"MAGMOM has {len(magmom)} values for {len(atoms)} atoms")
         incar["MAGMOM"] = [float(magmom[i]) for i in perm]
