@@ -233,6 +233,34 @@ def test_foundation_model_file_multihead(vasp_run, foundation, tmp_path):
     assert math.isfinite(atoms.get_potential_energy())
 
 
+def test_only_selected_pool_structures_become_vasp_jobs(vasp_run, foundation):
+    """selections [random, fps], a pool of 3 x the largest budget: the VASP path labels the largest budget's
+    structures of each selection's series -- the fps picks, in pick order -- and never the rest of the pool."""
+    workdir, _, log = vasp_run
+    model, replay = foundation
+    cfg = vasp_config(workdir, selections=["random", "fps"])
+    cfg["selection"] = {"pool_factor": 3}
+    cfg["foundation"] = {"model": str(model), "replay": str(replay)}
+    config = write_config(workdir, cfg, "selection.yaml")
+    fps = layout.train_split("fps", 0)
+    before = calls(log, "label")
+    res = run(workdir, config, [layout.labelled("Cu", fps), layout.labelled("Cu", TRAIN)],
+              env={"FAKE_VASP_LOG": str(log)})
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    pool = read_extxyz(workdir / layout.rattled("Cu", layout.pool_split(0)))
+    assert len(pool) == 3 * 2  # pool_factor x the largest budget
+    ranking = read_json(workdir / (layout.selected("Cu", "fps", 0).removesuffix(".extxyz") + ".json"))["ranking"]
+    picks = ranking[:2]
+    labelled = read_extxyz(workdir / layout.labelled("Cu", fps))
+    assert len(labelled) == 2  # the largest budget, not the pool
+    for lab, i in zip(labelled, picks):
+        np.testing.assert_allclose(lab.positions, pool[i].positions, atol=1e-10)
+    # two VASP runs for the fps series (the random one was labelled by the module's first run and reused)
+    assert calls(log, "label") - before == 2
+    assert sorted(p.name for p in (workdir / "results" / "Cu" / "label" / "vasp" / fps).iterdir()
+                  if p.name.isdigit()) == ["0", "1"]
+
+
 def si_structure_dict() -> dict:
     from pymatgen.core import Lattice, Structure
 
