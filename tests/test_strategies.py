@@ -98,7 +98,8 @@ def test_validated_config_holds_every_default_once_and_params_only_the_strategys
     assert "freeze" not in lora and "l2sp_lambda" not in lora
     assert strategy_params(cfg, "pretrained") == {}
     assert finetune_settings(cfg, "pretrained") == {"options": {}}
-    assert finetune_settings(cfg, "naive") == {"options": strategy_params(cfg, "naive"), "recipe": "study",
+    assert cfg["finetune"]["recipe"] == "matched"  # the demo's; the schema's default is study
+    assert finetune_settings(cfg, "naive") == {"options": strategy_params(cfg, "naive"), "recipe": "matched",
                                                "lr_grid": []}
     other = validate_config(demo_config())
     other["finetune"]["strategy_params"]["frozen"]["freeze"] = 6  # another strategy's option: lora unchanged
