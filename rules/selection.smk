@@ -8,7 +8,7 @@ rule selection:
         unpack(selection_inputs),
     output:
         series=layout.selected("{material}", "{selection}", "{seed}"),
-        ranking=layout.selected("{material}", "{selection}", "{seed}").removesuffix(".extxyz") + ".json",
+        ranking=layout.ranking("{material}", "{selection}", "{seed}"),
     wildcard_constraints:
         selection="|".join(s for s in SELECTIONS if s != "random") or "(?!)",
         seed=r"\d+",

@@ -25,7 +25,7 @@ rule summary:
 rule recommendation:
     input:
         table=layout.summary(),
-        rankings=[layout.selected(m, "uncertainty", SEEDS[0]).removesuffix(".extxyz") + ".json" for m in MATERIALS]
+        rankings=[layout.ranking(m, "uncertainty", SEEDS[0]) for m in MATERIALS]
         if "uncertainty" in SELECTIONS else [],
     output:
         layout.summary("recommendation.csv"),

@@ -1,6 +1,7 @@
 """Snakemake adapter: how many structures each material needs (phononft.recommend.recommendation), printed."""
 from phononft.figures.data import load_table
 from phononft.io import read_json
+from phononft.layout import material_of
 from phononft.logs import announce, rule_logger
 from phononft.recommend import recommendation
 from phononft.summary import write_table
@@ -11,7 +12,7 @@ disagreements = {}
 for path in i.rankings:
     d = read_json(path)["median_disagreement"]
     if d is not None:
-        disagreements[path.split("/")[1]] = d  # results/<material>/selection/...
+        disagreements[material_of(path)] = d
 table, fit = recommendation(load_table(i.table, selection=None), p.target, p.metric, disagreements or None)
 write_table(table, snakemake.output[0])
 best = table[table.strategy == "best"]

@@ -268,6 +268,14 @@ def test_load_surface_evaluate_format(tmp_path):
     assert s.modes[0]["q"] == [0.5, 0.5, 0.0] and s.modes[1]["frequency"] == -0.5
     # the grid is [i][j] = E(A1 = amplitudes[i], A2 = amplitudes[j]): A1 is the softer mode here
     assert s.energy[0, 4] < s.energy[4, 0]
+    # with the normal-mode coordinates the evaluate stage writes (Q = amplitude x sqrt(sum m u^2), amu^1/2 Å),
+    # each axis is its mode's Q
+    with_q = evaluate_surface()
+    scales = [7.5, 3.0]
+    with_q["surface"]["Q_axes"] = [[a * k for a in with_q["surface"]["amplitudes"]] for k in scales]
+    s = bandfiles.load_surface(with_q)
+    assert s.amplitude_unit == "amu$^{1/2}$ Å"
+    assert s.a1[0] == pytest.approx(-0.3 * 7.5) and s.a2[-1] == pytest.approx(0.3 * 3.0)
     s = bandfiles.load_surface(write_json(tmp_path / "one.json", evaluate_surface(n_modes=1)))
     assert not s.is_2d and s.energy.shape == (9,)
     with pytest.raises(ValueError, match="no energy surface"):

@@ -74,6 +74,18 @@ def selected(material: str, selection: str, seed) -> str:
     return f"{RESULTS}/{material}/selection/{selection}_s{seed}.extxyz"
 
 
+def ranking(material: str, selection: str, seed) -> str:
+    """The selection's record beside its series (:func:`selected`): the ranking of the pool (and, for
+    uncertainty, the committee's disagreements per round)."""
+    return f"{RESULTS}/{material}/selection/{selection}_s{seed}.json"
+
+
+def material_of(path: str) -> str:
+    """The material of a path under ``results/<material>/...``."""
+    parts = str(path).split("/")
+    return parts[parts.index(RESULTS) + 1] if RESULTS in parts else parts[1]
+
+
 def labelled(material: str, split: str) -> str:
     """A labelled split: ``train_split(selection, seed)``, ``valid`` or ``test``."""
     return f"{RESULTS}/{material}/label/{split}.extxyz"

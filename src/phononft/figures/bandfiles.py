@@ -192,8 +192,8 @@ class Surface:
 
 def _from_energy_surface(data: Mapping) -> dict:
     """The evaluate stage's ``surface.json`` (``{"surface": <phononft.modes.energy_surface dict>,
-    "relaxation": ..., "modes_source": ...}``) in the generic form: one amplitude grid (Å of maximum
-    atomic displacement) on both axes, ``energies_meV_per_atom`` 1-D (one mode) or 2-D ``[i][j]``,
+    "relaxation": ..., "modes_source": ...}``) in the generic form: each mode's normal-mode coordinate Q
+    (``Q_axes``, amu^1/2 Å; files without it: the amplitude grid, Å of maximum atomic displacement) on its axis, ``energies_meV_per_atom`` 1-D (one mode) or 2-D ``[i][j]``,
     and the probed modes (q, branch, frequency) for the axis labels."""
     surf = data["surface"] if isinstance(data.get("surface"), Mapping) else data
     n_modes = int(surf.get("n_modes") or 0)
@@ -213,10 +213,14 @@ def _from_energy_surface(data: Mapping) -> dict:
         if i < len(bands):
             m["band"] = bands[i]
         modes.append(m)
-    out = {"energy": energy, "amplitudes_1": amps, "modes": modes, "amplitude_unit": "Å",
+    # the normal-mode coordinate Q = amplitude x sqrt(sum_i m_i |u_i|^2) per mode (amu^1/2 Å), when the file has it
+    q_axes = list(surf.get("Q_axes") or [])
+    axes = q_axes if len(q_axes) == n_modes and all(len(a) == len(amps) for a in q_axes) else [amps] * n_modes
+    out = {"energy": energy, "amplitudes_1": axes[0], "modes": modes,
+           "amplitude_unit": "amu$^{1/2}$ Å" if axes is q_axes else "Å",
            "relaxation": data.get("relaxation") if isinstance(data.get("relaxation"), Mapping) else None}
     if np.ndim(energy) == 2:
-        out["amplitudes_2"] = amps
+        out["amplitudes_2"] = axes[1] if len(axes) > 1 else axes[0]
     return out
 
 
