@@ -200,21 +200,6 @@ rule fig11_validation_per_material:
         "../scripts/fig11_validation_per_material.py"
 
 
-rule budget_curves:
-    input:
-        **figure_inputs("budget_curves"),
-    output:
-        **figure_outputs("budget_curves"),
-    params:
-        **figure_params("budget_curves"),
-    log:
-        layout.log("figures", "budget_curves"),
-    conda:
-        "../envs/plots.yaml"
-    script:
-        "../scripts/budget_curves.py"
-
-
 rule fig12_selection:
     input:
         **figure_inputs("fig12_selection"),
@@ -228,6 +213,21 @@ rule fig12_selection:
         "../envs/plots.yaml"
     script:
         "../scripts/fig12_selection.py"
+
+
+rule fig13_budget_curves:
+    input:
+        **figure_inputs("fig13_budget_curves"),
+    output:
+        **figure_outputs("fig13_budget_curves"),
+    params:
+        **figure_params("fig13_budget_curves"),
+    log:
+        layout.log("figures", "fig13_budget_curves"),
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../scripts/fig13_budget_curves.py"
 
 
 # Every figure: `snakemake figures` (then `snakemake --report results/report.html`).

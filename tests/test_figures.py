@@ -376,10 +376,10 @@ def test_strategy_style():
 
 def test_budget_curves(table_csv, tmp_path):
     png, pdf = outs(tmp_path, "curves")
-    budget.budget_curves(table_csv, png, pdf)
+    budget.fig13_budget_curves(table_csv, png, pdf)
     check_outputs(png, pdf)
     png, pdf = outs(tmp_path, "curves_one")
-    budget.budget_curves(table_csv, png, pdf, material="Cu", metrics=("rmse",))
+    budget.fig13_budget_curves(table_csv, png, pdf, material="Cu", metrics=("rmse",))
     check_outputs(png, pdf)
 
 
@@ -492,7 +492,7 @@ def test_fig08_fig11_validation(table_csv, tmp_path):
 def test_all_nan_table_does_not_crash(tmp_path):
     df = synthetic_table()
     df["value"] = np.nan
-    for name, fn, kw in (("c", budget.budget_curves, {}), ("f3", deviations.fig03_property_deviation, {}),
+    for name, fn, kw in (("c", budget.fig13_budget_curves, {}), ("f3", deviations.fig03_property_deviation, {}),
                          ("f6", cost.fig06_cost, {}), ("f8", validation.fig08_validation_errors, {}),
                          ("f9", deviations.fig09_thermal_deviation, {}),
                          ("f11", validation.fig11_validation_per_material, {})):

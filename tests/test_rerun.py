@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow  # they share one finished end-to-end run (conftes
 
 #: figures drawn from the tidy table, the recommendation and the claims read from it (redone with the table)
 TABLE_FIGURES = {"fig03_property_deviation", "fig06_cost", "fig08_validation_errors", "fig09_thermal_deviation",
-                 "fig10_band_grid", "fig11_validation_per_material", "budget_curves", "fig12_selection",
+                 "fig10_band_grid", "fig11_validation_per_material", "fig13_budget_curves", "fig12_selection",
                  "recommendation", "claims"}
 #: figures that draw the models of the figure material (their input: its evaluation folders, and the table)
 MODEL_FIGURES = {"fig04_band_section", "fig05_imaginary_modes", "fig10_band_grid"}

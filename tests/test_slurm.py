@@ -430,7 +430,7 @@ def test_workflow_runs_through_sbatch(cluster, tmp_path):
         "--set-resources", *set_args,
         "--",
         "results/summary/metrics.csv",
-        "results/figures/budget_curves.png",
+        "results/figures/fig13_budget_curves.png",
     ]
     env = dict(cluster.env, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
     log_path = work / "snakemake.out"
@@ -463,7 +463,7 @@ def test_workflow_runs_through_sbatch(cluster, tmp_path):
     assert table.is_file() and table.stat().st_size > 0
     text = table.read_text()
     assert "pretrained" in text and "naive" in text and "reference" in text
-    assert (work / "results" / "figures" / "budget_curves.png").stat().st_size > 1000
+    assert (work / "results" / "figures" / "fig13_budget_curves.png").stat().st_size > 1000
 
     # every job went through sbatch: SLURM job ids in Snakemake's log, each known to the controller
     jobids = re.findall(r"submitted with SLURM jobid (\d+)", out)

@@ -90,7 +90,7 @@ def test_end_to_end_tiny_workflow(tiny_run):
     assert len(general) == len(table[table.metric == "rmse"]) - 1 and general["value"].notna().all()
     units = dict(zip(table.metric, table.unit))
     assert units["rmse"] == "THz" and units["force_mae"] == "meV/Å" and units["heat_capacity"] == "J/K/mol"
-    assert (tmp_path / "results" / "figures" / "budget_curves.png").stat().st_size > 10_000
+    assert (tmp_path / "results" / "figures" / "fig13_budget_curves.png").stat().st_size > 10_000
     # nothing half-written is left behind
     assert not list((tmp_path / "results").rglob("*.tmp*"))
 
@@ -160,7 +160,7 @@ def test_keep_going_one_failing_material_others_finish_and_gaps_are_marked(tmp_p
     assert len(ni[ni.strategy != "reference"]) and (ni[ni.strategy != "reference"].status == "missing").all()
     assert ni[ni.strategy != "reference"]["value"].isna().all()
     assert (cu.status == "ok").all() and set(cu.strategy) == {"pretrained", "naive"}
-    for name in ("budget_curves", "fig03_property_deviation", "fig08_validation_errors", "fig11_validation_per_material"):
+    for name in ("fig13_budget_curves", "fig03_property_deviation", "fig08_validation_errors", "fig11_validation_per_material"):
         assert (work / "results" / "figures" / "partial" / f"{name}.png").stat().st_size > 10_000, name
     assert "metrics_partial.csv" in out
 

@@ -11,7 +11,7 @@ Where things are:
 * :mod:`.rulegraph`: the workflow's rule graph (``snakemake --rulegraph``, pydot, igraph layout);
 * one module per family of figures: :mod:`.overview` (fig01), :mod:`.dataset` (fig02, fig07),
   :mod:`.deviations` (fig03, fig09), :mod:`.bands` (fig04, fig05, fig10), :mod:`.cost` (fig06),
-  :mod:`.validation` (fig08, fig11), :mod:`.budget` (budget_curves).
+  :mod:`.validation` (fig08, fig11), :mod:`.budget` (fig13_budget_curves).
 
 Every drawing function has the signature ``<name>(<inputs>, out_png, out_pdf, **options) -> None`` and
 writes a 300 dpi PNG and a PDF atomically.  Missing data (NaN values from failed jobs, absent files) never

@@ -1,4 +1,4 @@
-"""Metrics against the training-set size N: ``budget_curves`` (band RMSE and force MAE), and the panel
+"""Metrics against the training-set size N: ``fig13_budget_curves`` (band RMSE and force MAE), and the panel
 that fig08 and fig09 draw the same way (median and inter-quartile range per strategy and budget)."""
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def budget_panel(ax, d: pd.DataFrame, strats: Sequence[str], *, ylabel: str, log
     return got
 
 
-def budget_curves(table, out_png: Path, out_pdf: Path, *, metrics: Sequence[str] = ("rmse", "force_mae"),
+def fig13_budget_curves(table, out_png: Path, out_pdf: Path, *, metrics: Sequence[str] = ("rmse", "force_mae"),
                   material: str | Sequence[str] | None = None, strategies: Sequence[str] | None = None,
                   max_materials: int = 5, logy: bool | None = None) -> None:
     """Metrics (default band RMSE and force MAE) against the budget, one line per strategy: median over

@@ -1,7 +1,7 @@
 """Every figure of the study, in one place: what it is called, which function draws it, what it reads and
 which configuration options it takes.
 
-One name per figure (``figNN_<what>``, and ``budget_curves``) is the name of its Snakemake rule
+One name per figure (``figNN_<what>``) is the name of its Snakemake rule
 (``rules/figures.smk``: one rule per entry, asking this module for its inputs and params), its script
 (``scripts/<name>.py``), its drawing function (``phononft.figures.<module>.<name>``), its output
 (``results/figures/<name>.{png,pdf}``), its log (``results/logs/figures/<name>.log``) and its caption
@@ -85,8 +85,8 @@ FIGURES: dict[str, Figure] = {f.name: f for f in (
     Figure("fig09_thermal_deviation", "deviations", (TABLE,)),
     Figure("fig10_band_grid", "bands", (TABLE, BANDS), {"material": "figures.band_material", **_MODELS}),
     Figure("fig11_validation_per_material", "validation", (TABLE,), {"budget": _BUDGET}),
-    Figure("budget_curves", "budget", (TABLE,)),
     Figure("fig12_selection", "budget", (TABLE,), {"metric": "figures.cost_metric", "target": "figures.cost_target"}),
+    Figure("fig13_budget_curves", "budget", (TABLE,)),
 )}
 
 
