@@ -20,7 +20,7 @@ from phononft.figures.data import load_table, summarise
 def _cell(row) -> str:
     if row is None or row["n"] == 0:
         return "–"
-    return f"{row['median']:.3f} [{row['q25']:.3f}–{row['q75']:.3f}] (n={int(row["n"])})"
+    return f"{row['median']:.3f} [{row['q25']:.3f}–{row['q75']:.3f}] (n={int(row['n'])})"
 
 
 def results_table(path: str, metric: str = "rmse", budgets: list[int] | None = None) -> str:
