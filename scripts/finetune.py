@@ -21,9 +21,16 @@ common = {"strategy": strategy, "settings": p.settings, "device": p.device, "dty
           "code": code_fingerprint()}
 
 
+def series_of(selection, seed) -> Path:
+    """The training series of (selection, seed): budget N trains on its first N.  Zero-shot trains on none and
+    is given only the first series (rules/common.smk training_inputs), whatever its seed."""
+    split = train_split(selection, seed)
+    return Path(getattr(i, split) if split in i.keys() else next(f for k, f in i.items() if k.startswith("train_")))
+
+
 def train(run):
     selection, budget, seed = run
-    series = Path(getattr(i, train_split(selection, seed)))  # budget N trains on its first N
+    series = series_of(selection, seed)
     folder, store = run_folders(job, budget, seed, selection)
     model, record_file = (folder / name for name in MODEL_FILES)
 

@@ -4,11 +4,12 @@ the config lists exactly the jobs that depend on the edit (README: "Rerunning pa
 from __future__ import annotations
 
 import copy
+import shutil
 
 import pytest
 import yaml
 
-from conftest import dry_run_jobs
+from conftest import dry_run_jobs, run_snakemake
 
 pytestmark = pytest.mark.slow  # they share one finished end-to-end run (conftest.tiny_run)
 
@@ -102,3 +103,25 @@ def test_added_material_runs_its_own_jobs_only(tiny_run):
                    "zero_shot", "evaluate", "evaluate_zero_shot"}
     assert rules_of([(r, wc) for r, wc in jobs if "material" not in wc]) == \
         {"summary"} | TABLE_FIGURES | DATASET_FIGURES
+
+
+def test_seed_added_zero_shot_runs_for_every_seed(tiny_run, tmp_path):
+    """A second seed on a finished run (a copy of it): the zero-shot job, which trains on nothing and is given
+    only the first training series, writes and evaluates the foundation for both seeds."""
+    from phononft import layout
+    from phononft.io import read_json
+
+    workdir, config = tiny_run
+    copy_dir = tmp_path / "run"
+    shutil.copytree(workdir, copy_dir, symlinks=True)
+    cfg = copy.deepcopy(config)
+    cfg["seeds"] = [0, 1]
+    path = copy_dir / "two_seeds.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    targets = [layout.job("finetune", "Cu_bcc", "pretrained"), layout.job("evaluate", "Cu_bcc", "pretrained")]
+    res = run_snakemake(["--configfile", str(path), "-j", "2", *targets], copy_dir, timeout=900)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    for seed in (0, 1):
+        assert (copy_dir / layout.model("Cu_bcc", "pretrained", 0, seed, "model.model")).is_file(), seed
+        metrics = read_json(copy_dir / layout.evaluation("Cu_bcc", "pretrained", 0, seed, "metrics.json"))
+        assert metrics["rmse"] > 0, seed
