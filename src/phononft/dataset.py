@@ -122,8 +122,8 @@ def _stress_voigt(stress, settings: dict, where: str) -> np.ndarray:
         s = s[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
     if s.shape != (6,):
         raise DataError(f"{where}: stress has {s.size} components (6-Voigt or 3x3 expected)")
-    sign = -1.0 if settings.get("stress_sign", "ase") == "vasp" else 1.0
-    return sign * STRESS_UNITS[settings.get("stress_unit", "eV/Å^3")] * s
+    sign = -1.0 if settings["stress_sign"] == "vasp" else 1.0
+    return sign * STRESS_UNITS[settings["stress_unit"]] * s
 
 
 def read_labelled(path: str | Path, fmt: str, settings: dict) -> list[Atoms]:
@@ -136,7 +136,7 @@ def read_labelled(path: str | Path, fmt: str, settings: dict) -> list[Atoms]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file {path} does not exist")
-    index = -1 if fmt != "extxyz" and settings.get("ionic_steps", "last") == "last" else ":"
+    index = -1 if fmt != "extxyz" and settings["ionic_steps"] == "last" else ":"
     try:
         images = ase.io.read(path, index=index, format=_ASE_FORMAT[fmt])
     except Exception as exc:  # ASE raises many types for bad files
@@ -215,7 +215,7 @@ def data_summary(data: dict, cache_dir: str | Path) -> dict:
            "errors": []}
     for path in files:
         try:
-            fmt = file_format(path, data.get("format", "auto"))
+            fmt = file_format(path, data["format"])
             summary = file_summary(path, fmt, data, cache_dir)
         except DataError as exc:
             out["errors"].append(str(exc))
@@ -274,7 +274,7 @@ def material_plan(data: dict, *, n_train: int, rattle: dict, cache_dir: str | Pa
         raise DataError("; ".join(summary["errors"]))
     n_valid, n_test, seed = split_sizes(data, rattle)
     splits = split_plan(summary["n"], n_train=n_train, n_valid=n_valid, n_test=n_test, seed=seed,
-                        mix=data.get("mix", False), valid_test=data.get("valid_test", "data"))
+                        mix=data["mix"], valid_test=data["valid_test"])
     settings = {k: data.get(k) for k in (*_READ_KEYS, "stress_unit", "stress_sign")}
     return {"files": summary["files"], "settings": settings, "n_data": summary["n"], "splits": splits}
 
@@ -311,5 +311,5 @@ def first_structure(data: dict) -> Atoms:
     """The material's structure when only ``data`` gives it: the first structure of the data (pool order,
     before the split; with ``ionic_steps: last`` the last ionic step of the first VASP file), unlabelled."""
     path = expand_files(data["files"])[0]
-    atoms = read_labelled(path, file_format(path, data.get("format", "auto")), {**data, "stress_key": None})[0]
+    atoms = read_labelled(path, file_format(path, data["format"]), {**data, "stress_key": None})[0]
     return Atoms(atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=True)
