@@ -103,7 +103,7 @@ def pretrain(train_file: Path, valid_file: Path, e0s: dict, out_model: Path, wor
     the rule's ``threads``); see :func:`phononft.mace_train.run_mace_train`."""
     pcfg = cfg["pretrain"]
     opts = base_options("foundation", workdir, train_file, valid_file, seed=pcfg["seed"], device=device,
-                        dtype=cfg.get("dtype", "float64"))
+                        dtype=cfg["dtype"])
     opts.update({"model": "ScaleShiftMACE", "E0s": str(e0s), "compute_stress": True})
     opts.update(pcfg["mace"])
     summary = run_mace_train(opts, workdir, log=log, threads=threads)
@@ -115,7 +115,8 @@ def pretrain_from_config(cfg: dict, model: Path, replay: Path, valid: Path, work
                          device: str = "auto", threads: int | None = None,
                          log: Callable[[str], None] = print) -> dict:
     """The embedded foundation end to end: label the pretraining set, keep it (``replay``, ``valid``),
-    pretrain, write ``model``; return the training summary with the E0s and set sizes.
+    pretrain, write ``model``; return the training summary with the E0s and set sizes.  ``cfg``: the config's
+    ``foundation.pretrain`` under ``"pretrain"`` and the training dtype under ``"dtype"`` (float32/float64).
 
     Every random draw (structures, their order, the valid split, mace's own seed) comes from
     ``pretrain.seed``; the training is deterministic for a given ``threads`` (see :func:`pretrain`)."""
