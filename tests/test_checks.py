@@ -18,6 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 def _config(materials: dict, **foundation) -> dict:
     cfg = yaml.safe_load((REPO / "tests" / "data" / "tiny.yaml").read_text())
     cfg["materials"] = materials
+    cfg["strategies"] = ["pretrained", "naive"]  # (multihead would ask for the replay data of a model file)
+    cfg["finetune"]["strategy_params"] = {k: v for k, v in cfg["finetune"]["strategy_params"].items()
+                                          if k in cfg["strategies"]}
     cfg["foundation"].update(foundation)
     return validate_config(copy.deepcopy(cfg))
 
