@@ -123,6 +123,7 @@ def test_matched_recipe_refuses_per_strategy_training_settings():
 
 def test_a_strategy_checks_its_options_under_the_recipe():
     cfg = demo_config()
+    cfg["finetune"]["recipe"] = "study"  # (the demo trains under matched)
     cfg["finetune"]["strategy_params"]["scratch"]["E0s"] = "foundation"
     with pytest.raises(ConfigError, match=r"strategy_params.scratch: E0s foundation: mace_run_train"):
         validate_config(copy.deepcopy(cfg))
