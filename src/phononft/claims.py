@@ -22,6 +22,7 @@ import math
 import pandas as pd
 
 from . import strategies
+from .figures.data import material_rows, summarise
 
 #: THz, quartiles (25 %, 75 %) of the band RMSE of MACE-MP-0b3 against DFT-PBE over the study's 68 benchmark
 #: materials (median 0.35, max 1.46 THz; the project's design notes, from the study's published benchmark)
@@ -30,21 +31,16 @@ BENCHMARK_ZERO_SHOT_IQR = (0.26, 0.57)
 COLUMNS = ("claim", "material", "holds", "value", "compared_with", "detail")
 
 
-def _medians(table: pd.DataFrame, metric: str) -> pd.Series:
-    """Median over seeds of ``metric``, per material x strategy x budget (``random`` selection, ``ok`` rows)."""
-    rows = table[(table.metric == metric) & (table.selection == "random")]
-    if "status" in rows.columns:
-        rows = rows[rows.status.fillna("ok") == "ok"]
-    return rows.groupby(["material", "strategy", "budget"])["value"].median()
-
-
-def check_claims(table: pd.DataFrame, budget: int, metric: str = "rmse") -> pd.DataFrame:
+def check_claims(table: pd.DataFrame | str, budget: int, metric: str = "rmse") -> pd.DataFrame:
     """One row per claim x material: ``holds`` (True/False, None when it cannot be checked), the value and
-    what it was compared with (THz), and a sentence."""
-    med = _medians(table, metric)
+    what it was compared with (THz), and a sentence.  ``table``: the tidy table or its path; the ``random``
+    selection's rows of each material (missing models are NaN and left out of the medians)."""
+    df = material_rows(table)
+    med = summarise(df[df.metric == metric], ["material", "strategy", "budget"]).set_index(
+        ["material", "strategy", "budget"])["median"]
     ft = [s.name for s in strategies.all_strategies() if s.trained and s.from_foundation]
     rows = []
-    materials = sorted(set(table.material) - {"all"})
+    materials = sorted(set(df.material))
     lo, hi = BENCHMARK_ZERO_SHOT_IQR
     for m in materials:
         zero = med.get((m, "pretrained", 0), math.nan)
