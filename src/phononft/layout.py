@@ -82,8 +82,10 @@ def ranking(material: str, selection: str, seed) -> str:
 
 def material_of(path: str) -> str:
     """The material of a path under ``results/<material>/...``."""
-    parts = str(path).split("/")
-    return parts[parts.index(RESULTS) + 1] if RESULTS in parts else parts[1]
+    parts = Path(path).parts
+    if RESULTS not in parts[:-1]:
+        raise ValueError(f"not a path under {RESULTS}/<material>/: {path}")
+    return parts[parts.index(RESULTS) + 1]
 
 
 def labelled(material: str, split: str) -> str:

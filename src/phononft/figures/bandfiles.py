@@ -193,8 +193,9 @@ class Surface:
 def _from_energy_surface(data: Mapping) -> dict:
     """The evaluate stage's ``surface.json`` (``{"surface": <phononft.modes.energy_surface dict>,
     "relaxation": ..., "modes_source": ...}``) in the generic form: each mode's normal-mode coordinate Q
-    (``Q_axes``, amu^1/2 Å; files without it: the amplitude grid, Å of maximum atomic displacement) on its axis, ``energies_meV_per_atom`` 1-D (one mode) or 2-D ``[i][j]``,
-    and the probed modes (q, branch, frequency) for the axis labels."""
+    (``Q_axes``, amu^1/2 Å; files without it: the amplitude grid, Å of maximum atomic displacement) on its
+    axis, ``energies_meV_per_atom`` 1-D (one mode) or 2-D ``[i][j]``, and the probed modes (q, branch,
+    frequency) for the axis labels."""
     surf = data["surface"] if isinstance(data.get("surface"), Mapping) else data
     n_modes = int(surf.get("n_modes") or 0)
     energy = surf.get("energies_meV_per_atom")
