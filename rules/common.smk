@@ -279,7 +279,7 @@ def training_inputs(wildcards):
     """The foundation, the valid split, every training series of the job's models (named by their split,
     train_<selection>_s<seed>) and, for a replaying strategy, the replay data."""
     strategy = getattr(wildcards, "strategy", "pretrained")  # rule zero_shot has no strategy wildcard
-    series = TRAIN_SPLITS if strategy != "pretrained" else {FIRST_TRAIN_SPLIT: None}
+    series = TRAIN_SPLITS if strategies.get(strategy).trained else {FIRST_TRAIN_SPLIT: None}
     return {"foundation": layout.foundation(), "valid": layout.labelled(wildcards.material, "valid"),
             "replay": layout.replay(wildcards.material) if strategy in REPLAY_STRATEGIES else [],
             **{split: layout.labelled(wildcards.material, split) for split in series}}

@@ -185,7 +185,7 @@ def model_runs(config: dict) -> list[Run]:
     runs = []
     for material in config["materials"]:
         for strategy in config["strategies"]:
-            trained = strategy != "pretrained"
+            trained = strategies.get(strategy).trained
             for selection in (config["selections"] if trained else ["random"]):
                 for budget in (config["budgets"] if trained else [0]):
                     for seed in config["seeds"]:
@@ -311,5 +311,5 @@ def figure_choice(config: dict) -> dict:
     for key, value in choice.items():
         if value not in allowed[key]:
             raise ConfigError(f"config key figures.{key}: {value!r} is not one of the configured {allowed[key]}")
-    choice["models"] = [(s, 0 if s == "pretrained" else choice["budget"]) for s in config["strategies"]]
+    choice["models"] = [(s, choice["budget"] if strategies.get(s).trained else 0) for s in config["strategies"]]
     return choice
