@@ -499,3 +499,41 @@ def test_all_nan_table_does_not_crash(tmp_path):
         png, pdf = outs(tmp_path, name)
         fn(df, png, pdf, **kw)
         assert png.stat().st_size > 0 and pdf.stat().st_size > 0
+
+
+def selection_table() -> pd.DataFrame:
+    """The synthetic table with an ``fps`` selection whose trained models are 40 % better than random's."""
+    df = synthetic_table().assign(selection="random")
+    fps = df[~df["strategy"].isin(["reference", "pretrained"])].copy()
+    fps["selection"] = "fps"
+    errors = fps["metric"].isin(["rmse", "mae", "phonon_rmse", "force_mae"])
+    fps.loc[errors, "value"] *= 0.6
+    return pd.concat([df, fps], ignore_index=True)
+
+
+def test_selection_axis_in_cost_and_budget_figures(tmp_path, monkeypatch):
+    """fig06, fig12 and fig13 draw every selection of the table (issue 17: results side by side)."""
+    df = selection_table()
+    rnd = data.min_budget_to_target(df, "rmse", 0.25)
+    fps = data.min_budget_to_target(df, "rmse", 0.25, selection="fps")
+    both = rnd.merge(fps, on=["material", "strategy"], suffixes=("_random", "_fps"))
+    trained = both[both["strategy"] != "pretrained"]
+    assert len(trained) and (trained["min_budget_fps"].fillna(99) <= trained["min_budget_random"].fillna(99)).all()
+    assert (trained["min_budget_fps"].fillna(99) < trained["min_budget_random"].fillna(99)).any()
+    drawn = {}
+
+    def keep(fig, png, pdf):
+        drawn[Path(png).stem] = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+        style.save(fig, png, pdf)
+
+    for module, name, draw in ((cost, "fig06", cost.fig06_cost), (budget, "fig12", budget.fig12_selection),
+                               (budget, "fig13", budget.fig13_budget_curves)):
+        monkeypatch.setattr(module, "save", keep)
+        png, pdf = outs(tmp_path, name)
+        draw(df, png, pdf) if name == "fig13" else draw(df, png, pdf, metric="rmse", target=0.25)
+        check_outputs(png, pdf)
+    assert {"random", "fps"} <= set(drawn["fig06"]) and {"random", "fps"} <= set(drawn["fig13"])
+    # one selection only: no selection legend entries
+    png, pdf = outs(tmp_path, "fig13_random")
+    budget.fig13_budget_curves(synthetic_table(), png, pdf)
+    assert "fps" not in drawn["fig13_random"] and "random" not in drawn["fig13_random"]

@@ -12,15 +12,19 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
 
 from ..recommend import recommend
-from .data import load_table, material_rows, model_rows, quartiles, summarise, unit_of
-from .style import legend_handles, mark_na, metric_label, ordered_strategies, plt, save, strategy_color, \
-    strategy_marker, style, tidy_log_axis
+from .data import material_rows, model_rows, quartiles, summarise, unit_of
+from .style import SELECTION_HATCHES, SELECTION_LINESTYLES, legend_handles, mark_na, metric_label, \
+    ordered_strategies, plt, save, selection_handles, selections_in, strategy_color, strategy_marker, style, \
+    tidy_log_axis
 
 
 def budget_panel(ax, d: pd.DataFrame, strats: Sequence[str], *, ylabel: str, logy: bool | None = None) -> set:
     """Median and IQR over all rows (materials x seeds) per strategy and budget; pretrained: horizontal band.
+    With several selections in ``d`` (its ``selection`` column), one line per strategy and selection in the
+    selection's line style (IQR band for ``random`` only, to stay readable).
     Returns the strategies that had at least one finite value."""
     got: set[str] = set()
+    sels = selections_in(d)
     budgets_all = sorted(b for b in d.loc[d["strategy"] != "pretrained", "budget"].unique() if b > 0)
     for s in strats:
         g = d[d["strategy"] == s]
@@ -34,14 +38,17 @@ def budget_panel(ax, d: pd.DataFrame, strats: Sequence[str], *, ylabel: str, log
                     ax.axhspan(lo, hi, color=c, alpha=0.12, lw=0, zorder=1)
             continue
         g = g[g["budget"] > 0]
-        sm = summarise(g, ["budget"]).sort_values("budget")
-        sm = sm[sm["median"].notna()]
-        if sm.empty:
-            continue
-        got.add(s)
-        ax.plot(sm["budget"], sm["median"], color=c, marker=strategy_marker(s), zorder=3)
-        if (sm["q75"] > sm["q25"]).any():
-            ax.fill_between(sm["budget"], sm["q25"], sm["q75"], color=c, alpha=0.15, lw=0, zorder=2)
+        for sel in sels:
+            gs = g[g["selection"] == sel] if "selection" in g.columns else g
+            sm = summarise(gs, ["budget"]).sort_values("budget")
+            sm = sm[sm["median"].notna()]
+            if sm.empty:
+                continue
+            got.add(s)
+            ax.plot(sm["budget"], sm["median"], color=c, marker=strategy_marker(s), ls=SELECTION_LINESTYLES[sel],
+                    zorder=3)
+            if sel == "random" and (sm["q75"] > sm["q25"]).any():
+                ax.fill_between(sm["budget"], sm["q25"], sm["q75"], color=c, alpha=0.15, lw=0, zorder=2)
     if budgets_all:
         ax.set_xscale("log")
         ax.set_xticks(budgets_all, [str(int(b)) for b in budgets_all])
@@ -70,13 +77,15 @@ def fig13_budget_curves(table, out_png: Path, out_pdf: Path, *, metrics: Sequenc
                   material: str | Sequence[str] | None = None, strategies: Sequence[str] | None = None,
                   max_materials: int = 5, logy: bool | None = None) -> None:
     """Metrics (default band RMSE and force MAE) against the budget, one line per strategy: median over
-    seeds with IQR band; pretrained (budget 0) as a horizontal dashed line with its IQR band.
+    seeds with IQR band; pretrained (budget 0) as a horizontal dashed line with its IQR band.  With several
+    selections, one line per strategy and selection (line style: the selection).
 
     ``material``: one material, a list (one column each), or None: one column per material when there
     are at most ``max_materials``, otherwise one column pooling all materials (median/IQR over
     materials x seeds).
     """
-    df = model_rows(material_rows(table), None)
+    df = model_rows(material_rows(table, selection=None), None)
+    sels = selections_in(df)
     mats = sorted(df["material"].unique())
     if isinstance(material, str):
         cols = [material]
@@ -105,9 +114,10 @@ def fig13_budget_curves(table, out_png: Path, out_pdf: Path, *, metrics: Sequenc
                     ax.set_title(mat if mat is not None else f"all materials ({len(mats)})")
                 if r < len(metrics) - 1:
                     ax.set_xlabel("")
-        fig.legend(handles=legend_handles(strats, missing=missing) +
-                   [Patch(color="#7f7f7f", alpha=0.25, label="IQR (seeds)")],
-                   loc="outside right upper", title="strategy")
+        extra = selection_handles(sels) if len(sels) > 1 else []
+        fig.legend(handles=legend_handles(strats, missing=missing) + extra +
+                   [Patch(color="#7f7f7f", alpha=0.25, label="IQR (seeds" + (", random)" if extra else ")"))],
+                   loc="outside right upper", title="strategy" + (" / selection" if extra else ""))
         save(fig, out_png, out_pdf)
 
 
@@ -117,21 +127,20 @@ def fig12_selection(table, out_png: Path, out_pdf: Path, *, metric: str = "rmse"
     median ``metric`` at the largest budget), median and IQR over materials x seeds; (b) per strategy and
     selection, the median over materials of the smallest N whose seed-median ``metric`` is below ``target``
     (phononft.recommend; open bar: some material never reaches it)."""
-    df = model_rows(material_rows(load_table(table, selection=None)), None)
-    sel_names = [s for s in ("random", "fps", "uncertainty") if s in set(df["selection"])] or ["random"]
+    df = model_rows(material_rows(table, selection=None), None)
+    sel_names = selections_in(df)
     d = df[(df["metric"] == metric) & (df["strategy"] != "pretrained")]
     with style():
         fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(9.0, 3.2), layout="constrained")
         if d["value"].notna().any():
             top = d[d["budget"] == d["budget"].max()].groupby("strategy")["value"].median()
             best = top.idxmin()
-            styles = dict(zip(("random", "fps", "uncertainty"), ("-", "--", ":")))
             for sel in sel_names:
                 sm = summarise(d[(d["strategy"] == best) & (d["selection"] == sel)], ["budget"]).sort_values("budget")
                 sm = sm[sm["median"].notna()]
                 if sm.empty:
                     continue
-                ax_a.plot(sm["budget"], sm["median"], ls=styles[sel], marker="o", color=strategy_color(best),
+                ax_a.plot(sm["budget"], sm["median"], ls=SELECTION_LINESTYLES[sel], marker="o", color=strategy_color(best),
                           label=sel)
                 ax_a.fill_between(sm["budget"], sm["q25"], sm["q75"], color=strategy_color(best), alpha=0.1, lw=0)
             ax_a.set_xscale("log")
@@ -154,11 +163,10 @@ def fig12_selection(table, out_png: Path, out_pdf: Path, *, metric: str = "rmse"
                 value = float(np.median(reached)) if len(reached) else np.nan
                 full = len(reached) == len(g)
                 ax_b.bar(i + (k - (len(sel_names) - 1) / 2) * width, value if np.isfinite(value) else 0, width,
-                         color=strategy_color(s), alpha=0.9 if full else 0.35, hatch=("", "//", "..")[k % 3],
+                         color=strategy_color(s), alpha=0.9 if full else 0.35, hatch=SELECTION_HATCHES[sel],
                          edgecolor="k", lw=0.5)
         ax_b.set_xticks(range(len(strats)), strats, rotation=45, ha="right")
         ax_b.set_ylabel(f"N to reach {metric} < {target}")
         ax_b.set_title("structures needed (median over materials)")
-        ax_b.legend(handles=[Patch(facecolor="w", edgecolor="k", hatch=("", "//", "..")[k % 3], label=sel)
-                             for k, sel in enumerate(sel_names)], title="selection")
+        ax_b.legend(handles=selection_handles(sel_names, kind="bar"), title="selection")
         save(fig, out_png, out_pdf)

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
 
 from .data import material_rows, min_budget_to_target, model_rows, unit_of
-from .style import METRIC_INFO, legend_handles, material_ticks, ordered_strategies, plt, save, strategy_color, \
-    strategy_marker, style
+from .style import METRIC_INFO, SELECTION_FILLSTYLES, SELECTION_LINESTYLES, legend_handles, material_ticks, \
+    ordered_strategies, plt, save, selection_handles, selections_in, strategy_color, strategy_marker, style
 
 
 def fig06_cost(table, out_png: Path, out_pdf: Path, *, metric: str = "rmse", target: float = 0.1,
@@ -21,17 +22,20 @@ def fig06_cost(table, out_png: Path, out_pdf: Path, *, metric: str = "rmse", tar
     """(a) Per material, the minimum number of training structures (= reference calculations) needed to
     reach ``metric < target`` per strategy, with the cost of the finite-displacement reference phonon run
     (the reference's ``reference_calculations``) as a black scale line; (b) fraction of materials that
-    reach the target against the budget."""
-    df = material_rows(table)
-    mb = min_budget_to_target(df, metric, target)
-    mods = model_rows(df, None)
+    reach the target against the budget.  With several selections (which structures were labelled), one
+    marker per strategy and selection in (a) (fill: the selection) and one line in (b) (line style)."""
+    every = material_rows(table, selection=None)
+    sels = selections_in(model_rows(every, None))
+    mbs = {sel: min_budget_to_target(every, metric, target, selection=sel) for sel in sels}
+    df = every[every["selection"] == "random"]
+    mods = model_rows(every, None)
     mats = sorted(set(mods["material"]) | set(df.loc[df["strategy"] == "reference", "material"]))
     strats = ordered_strategies(strategies or mods["strategy"].unique())
     ref_cost = (df[(df["strategy"] == "reference") & (df["metric"] == cost_metric)]
                 .groupby("material")["value"].median())
     unit = unit_of(df, metric) or METRIC_INFO.get(metric, ("", ""))[1]
     budgets = sorted(b for b in mods.loc[mods["metric"] == metric, "budget"].unique() if b > 0)
-    reached = mb.loc[mb["status"] == "reached", "min_budget"]
+    reached = pd.concat([mb.loc[mb["status"] == "reached", "min_budget"] for mb in mbs.values()])
     pos = [v for v in list(reached) + list(ref_cost.dropna()) + budgets if v > 0]
     lo = min(pos) if pos else 1.0
     hi = max(pos) if pos else 10.0
@@ -41,11 +45,12 @@ def fig06_cost(table, out_png: Path, out_pdf: Path, *, metric: str = "rmse", tar
         w = min(max(7.5, 0.45 * len(mats) + 4.5), 16)
         fig, (ax, ax2) = plt.subplots(1, 2, figsize=(w, 3.2 if len(mats) <= 15 else 3.8), layout="constrained",
                                       width_ratios=[max(w - 4.6, 3.0), 2.4])
-        k = len(strats)
+        slots = [(s, sel) for s in strats for sel in (["random"] if s == "pretrained" else sels)]
+        k = len(slots)
         offs = (np.arange(k) - (k - 1) / 2) * (0.8 / max(k, 1))
         any_na = False
-        for j, s in enumerate(strats):
-            g = mb[mb["strategy"] == s].set_index("material")
+        for j, (s, sel) in enumerate(slots):
+            g = mbs[sel][mbs[sel]["strategy"] == s].set_index("material")
             for i, m in enumerate(mats):
                 if m not in g.index or g.loc[m, "status"] == "n/a":
                     any_na = True
@@ -53,8 +58,9 @@ def fig06_cost(table, out_png: Path, out_pdf: Path, *, metric: str = "rmse", tar
                     continue
                 st = g.loc[m, "status"]
                 y = y_none if st == "not reached" else (g.loc[m, "min_budget"] or y_zero)
+                fill = "none" if st == "not reached" else SELECTION_FILLSTYLES[sel]
                 ax.plot(i + offs[j], y, marker=strategy_marker(s), color=strategy_color(s), ms=4.5,
-                        mfc="none" if st == "not reached" else strategy_color(s), zorder=3, lw=0)
+                        fillstyle=fill, zorder=3, lw=0)
         for i, m in enumerate(mats):
             if m in ref_cost.index and np.isfinite(ref_cost[m]):
                 ax.hlines(ref_cost[m], i - 0.45, i + 0.45, color="black", lw=1.6, zorder=4)
@@ -80,8 +86,8 @@ def fig06_cost(table, out_png: Path, out_pdf: Path, *, metric: str = "rmse", tar
         ax.set_title(f"(a) min. N for {METRIC_INFO.get(metric, (metric,))[0]} < {target:g} {unit}", loc="left")
         # (b) fraction of materials reaching the target vs budget
         n_mat = max(len(set(mods["material"])), 1)
-        for s in strats:
-            g = mb[mb["strategy"] == s]
+        for s, sel in slots:
+            g = mbs[sel][mbs[sel]["strategy"] == s]
             if g.empty or (g["status"] == "n/a").all():
                 continue
             c = strategy_color(s)
@@ -90,7 +96,8 @@ def fig06_cost(table, out_png: Path, out_pdf: Path, *, metric: str = "rmse", tar
                 continue
             xs = budgets or [1]
             frac = [100 * ((g["status"] == "reached") & (g["min_budget"] <= b)).sum() / n_mat for b in xs]
-            ax2.step(xs, frac, where="post", color=c, marker=strategy_marker(s), ms=3.5)
+            ax2.step(xs, frac, where="post", color=c, marker=strategy_marker(s), ms=3.5,
+                     ls=SELECTION_LINESTYLES[sel])
         if budgets:
             ax2.set_xscale("log")
             ax2.set_xticks(budgets, [str(int(b)) for b in budgets])
@@ -106,6 +113,8 @@ def fig06_cost(table, out_png: Path, out_pdf: Path, *, metric: str = "rmse", tar
                Line2D([], [], color="#555555", marker="o", mfc="none", lw=0, label="not reached")]
         if any_na:
             hs.append(Line2D([], [], color="#aaaaaa", marker="x", lw=0, label="n/a (missing)"))
-        fig.legend(handles=hs, loc="outside right upper", title="strategy")
+        if len(sels) > 1:
+            hs += selection_handles(sels, kind="marker")
+        fig.legend(handles=hs, loc="outside right upper", title="strategy" + (" / selection" if len(sels) > 1 else ""))
         save(fig, out_png, out_pdf)
 

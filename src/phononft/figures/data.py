@@ -53,9 +53,10 @@ def load_table(path: str | Path | pd.DataFrame, selection: str | None = "random"
     return df.reset_index(drop=True)
 
 
-def material_rows(table) -> pd.DataFrame:
-    """The normalised table (a path or a DataFrame) without the pooled pseudo-materials."""
-    df = load_table(table)
+def material_rows(table, selection: str | None = "random") -> pd.DataFrame:
+    """The normalised table (a path or a DataFrame) without the pooled pseudo-materials; the rows of one
+    ``selection`` or all (None), as :func:`load_table`."""
+    df = load_table(table, selection=selection)
     return df[~df["material"].isin(POOLED_MATERIALS)].reset_index(drop=True)
 
 
@@ -116,14 +117,16 @@ def deviations(table, metric: str, budget: int | None = None) -> pd.DataFrame:
     return m.groupby(["material", "strategy", "budget"], sort=False)["deviation"].median().reset_index()
 
 
-def min_budget_to_target(table, metric: str = "rmse", target: float = 0.1) -> pd.DataFrame:
-    """Per material x strategy, the smallest budget whose seed-median ``metric`` is below ``target``.
+def min_budget_to_target(table, metric: str = "rmse", target: float = 0.1,
+                         selection: str = "random") -> pd.DataFrame:
+    """Per material x strategy, the smallest budget whose seed-median ``metric`` is below ``target``, trained
+    on ``selection``'s structures (zero-shot: whatever the selection, it trains on none).
 
     Columns ``material, strategy, min_budget, status`` with status ``reached`` / ``not reached`` / ``n/a``
     (no finite value at all). Pretrained reaching the target gives ``min_budget = 0``.
     """
-    df = model_rows(material_rows(table), None)
-    d = df[df["metric"] == metric]
+    df = model_rows(material_rows(table, selection=None), None)
+    d = df[(df["metric"] == metric) & ((df["selection"] == selection) | (df["strategy"] == "pretrained"))]
     med = d.groupby(["material", "strategy", "budget"])["value"].median().reset_index()
     rows = []
     for (mat, strat), g in med.groupby(["material", "strategy"]):

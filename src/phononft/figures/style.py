@@ -24,6 +24,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: 
 
 from .. import strategies  # noqa: E402
 from ..io import atomic_path  # noqa: E402
+from ..selection import SELECTIONS  # noqa: E402
 
 # ---- strategies ----------------------------------------------------------------------------------
 # Labels, colours, markers, order and descriptions are the strategy modules' (phononft.strategies): a strategy
@@ -114,6 +115,32 @@ def legend_handles(strategies: Sequence[str], *, line: bool = True, missing: Seq
         hs.append(Line2D([], [], color=strategy_color(s), marker=strategy_marker(s), lw=1.3 if line else 0,
                          ls="--" if (line and s == "pretrained") else "-", label=lab))
     return hs
+
+
+# ---- selections ----------------------------------------------------------------------------------
+#: Line style and hatch per selection (phononft.selection.SELECTIONS, in that order): fig06, fig12, fig13.
+SELECTION_LINESTYLES: dict[str, str] = dict(zip(SELECTIONS, ("-", "--", ":")))
+SELECTION_HATCHES: dict[str, str] = dict(zip(SELECTIONS, ("", "//", "..")))
+#: Marker fill per selection in scatter panels (fig06): random filled, fps half, uncertainty open with a dot.
+SELECTION_FILLSTYLES: dict[str, str] = dict(zip(SELECTIONS, ("full", "left", "none")))
+
+
+def selections_in(df) -> list[str]:
+    """The selections present in a table (its ``selection`` column), in SELECTIONS order; ``["random"]``
+    when there is none."""
+    present = set(df["selection"]) if "selection" in df.columns else set()
+    return [s for s in SELECTIONS if s in present] or ["random"]
+
+
+def selection_handles(selections: Sequence[str], *, kind: str = "line") -> list:
+    """Legend entries for the selections: ``line`` (line style), ``marker`` (fill style) or ``bar`` (hatch)."""
+    if kind == "bar":
+        return [Rectangle((0, 0), 1, 1, facecolor="w", edgecolor="k", hatch=SELECTION_HATCHES[s], label=s)
+                for s in selections]
+    if kind == "marker":
+        return [Line2D([], [], color="#555555", marker="o", lw=0, fillstyle=SELECTION_FILLSTYLES[s], label=s)
+                for s in selections]
+    return [Line2D([], [], color="#555555", ls=SELECTION_LINESTYLES[s], lw=1.3, label=s) for s in selections]
 
 
 # ---- metrics -------------------------------------------------------------------------------------
