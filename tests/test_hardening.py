@@ -28,6 +28,8 @@ def demo_config() -> dict:
     (lambda c: c.update(strategies=["naive", "loraa"]), r"strategies\[1\]: 'loraa' is not allowed; choose one of"),
     (lambda c: c["labeller"].update(type="dft"), r"labeller.type: 'dft' is not allowed; choose one of \['mock', 'vasp'\]"),
     (lambda c: c.update(seeds="0"), r"seeds: '0' is not of type 'array'"),
+    (lambda c: c.update(seeds=["0", "x"]), r"seeds\[1\]: 'x' is not of type 'integer'"),
+    (lambda c: c.update(budgets=["2.5"]), r"budgets\[0\]: '2.5' is not of type 'integer'"),
     (lambda c: c["phonons"].update(mesh=2.5), r"phonons.mesh: 2.5 is not of type 'integer'"),
     (lambda c: c["finetune"].update(devise="cpu"), r"finetune: unknown key\(s\) 'devise' \(did you mean 'device'\?\)"),
     (lambda c: c["materials"].update({"bad name": {"bulk": {"name": "Cu"}}}), r"materials: invalid name 'bad name'"),
@@ -38,6 +40,15 @@ def test_config_errors_name_the_key(mutate, message):
     mutate(cfg)
     with pytest.raises(ConfigError, match=message):
         validate_config(cfg)
+
+
+def test_numbers_given_as_text_on_the_command_line():
+    """``snakemake --config seeds=[0,1] budgets=[2,10]`` hands list items over as strings: read as numbers."""
+    cfg = demo_config()
+    cfg.update(seeds=["0", "1"], budgets=["2", "10"])
+    cfg["rattle"]["rattle_std"] = "0.05"
+    validate_config(cfg)
+    assert cfg["seeds"] == [0, 1] and cfg["budgets"] == [2, 10] and cfg["rattle"]["rattle_std"] == 0.05
 
 
 def test_atoms_too_close_after_rattling_names_the_material():

@@ -76,9 +76,30 @@ def load_schema(schema_path: str | Path = SCHEMA) -> dict:
     return schema
 
 
+def _numbers_from_text(value, schema: dict):
+    """``value`` with numeric text turned into the number the schema asks for, recursively: Snakemake's
+    ``--config seeds=[0,1]`` gives list items as strings ('0', '1').  Anything else is returned unchanged (the
+    validation then names it)."""
+    kind = schema.get("type")
+    if isinstance(value, str) and kind in ("integer", "number"):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return int(number) if kind == "integer" and number.is_integer() else number if kind == "number" else value
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_numbers_from_text(v, schema["items"]) for v in value]
+    if isinstance(value, dict) and isinstance(schema.get("properties"), dict):
+        return {k: _numbers_from_text(v, schema["properties"][k]) if k in schema["properties"] else v
+                for k, v in value.items()}
+    return value
+
+
 def validate_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
-    """Validate ``config`` in place (defaults filled in); raise :class:`ConfigError` naming the key."""
+    """Validate ``config`` in place (defaults filled in; numeric text where the schema asks for a number,
+    as ``--config seeds=[0,1]`` gives, converted); raise :class:`ConfigError` naming the key."""
     schema = load_schema(schema_path)
+    config.update(_numbers_from_text(config, schema))
     errors = sorted(_validator(schema).iter_errors(config), key=lambda e: (len(list(e.absolute_path)), str(e.message)))
     if errors:
         lines = [_explain(e) for e in errors]
