@@ -3,9 +3,10 @@
 with its interquartile range over materials x seeds, and per material the seed medians.
 
     .venv/bin/python tools/results_table.py results/summary/metrics.csv [--metric rmse] [--budgets 2 10]
+        [--selection random]
 
 Markdown on stdout.  Aggregation: ``phononft.figures.data.summarise`` (median, 25th-75th percentile), the
-``random`` selection, rows with status ``ok``; zero-shot (``pretrained``) is budget 0 and shown in every column.
+``random`` selection (``--selection``), rows with status ``ok``; zero-shot (``pretrained``) is budget 0 and shown in every column.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ def _cell(row) -> str:
     return f"{row['median']:.3f} [{row['q25']:.3f}–{row['q75']:.3f}] (n={int(row['n'])})"
 
 
-def results_table(path: str, metric: str = "rmse", budgets: list[int] | None = None) -> str:
-    df = load_table(path)
+def results_table(path: str, metric: str = "rmse", budgets: list[int] | None = None,
+                  selection: str = "random") -> str:
+    every = load_table(path, selection=None)  # zero-shot trains on nothing: its rows are random's
+    df = every[(every.selection == selection) | (every.strategy == "pretrained")]
     df = df[(df.metric == metric) & (df.strategy != "reference")]
     if "status" in df.columns:
         df = df[df.status.fillna("ok") == "ok"]
@@ -58,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("table")
     ap.add_argument("--metric", default="rmse")
     ap.add_argument("--budgets", type=int, nargs="*")
+    ap.add_argument("--selection", default="random", help="rows of this selection (zero-shot: always shown)")
     args = ap.parse_args(argv)
-    print(results_table(args.table, args.metric, args.budgets))
+    print(results_table(args.table, args.metric, args.budgets, args.selection))
     return 0
 
 
