@@ -38,3 +38,17 @@ def test_rules_import_no_heavy_module():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout.splitlines()[-1]) == []
+
+
+def test_figure_jobs_load_no_torch_or_mace():
+    """A figure job draws from tables and JSON files: importing the figure modules loads no torch or mace-torch
+    (~6 CPU-seconds in each of the demo's 14 figure jobs)."""
+    from phononft.figures import registry
+
+    modules = sorted({f"phononft.figures.{f.module}" for f in registry.FIGURES.values()})
+    code = (f"import importlib, json, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
+            "print(json.dumps(sorted(h for h in ('torch', 'mace', 'e3nn') if h in sys.modules)))")
+    env = {**os.environ, "PYTHONPATH": str(Path(phononft.__file__).parents[1])}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.splitlines()[-1]) == []

@@ -27,7 +27,6 @@ from typing import Callable, Sequence
 import numpy as np
 from ase import Atoms
 
-from .finetune import finetune
 from .io import read_extxyz, write_extxyz, write_json
 from .mace_train import resolve_device
 
@@ -194,6 +193,8 @@ def committee(foundation: str | Path, labelled_file: str | Path, valid_file: str
     ``params``: mace_run_train options over the defaults (``epochs`` epochs, no early stop, batch size 1);
     ``dtype``: the training dtype.  With a single labelled structure the members see the same data and
     differ only by their seed, which barely matters then: start the rounds at two structures or more."""
+    from .finetune import finetune  # heavy (torch, mace): the figures read SELECTIONS from this module
+
     workdir = Path(workdir)
     images = read_extxyz(labelled_file)
     if not images:
