@@ -41,6 +41,7 @@ def results_table(path: str, metric: str = "rmse", budgets: list[int] | None = N
         key = (strategy, 0 if strategy == "pretrained" else budget)
         return pooled.loc[key] if key in pooled.index else None
 
+    verdicts = [verdict(pooled, order, b) for b in budgets]
     lines = [f"| strategy | " + " | ".join(f"N = {b}: median [IQR] over materials × seeds" for b in budgets) + " |",
              "| --- |" + " --- |" * len(budgets)]
     lines += [f"| {s} | " + " | ".join(_cell(get(s, b)) for b in budgets) + " |" for s in order]
@@ -53,7 +54,22 @@ def results_table(path: str, metric: str = "rmse", budgets: list[int] | None = N
                 r = pm.loc[(s, b, m)] if (s, b, m) in pm.index else None
                 cells.append("–" if r is None else f"{r['median']:.3f} [{r['q25']:.3f}–{r['q75']:.3f}]")
             lines.append(f"| {s} | {b} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + [""] + verdicts)
+
+
+def verdict(pooled, order: list[str], budget: int) -> str:
+    """Which strategy has the lowest median at ``budget`` and which others it beats beyond the spread (its
+    upper quartile below their lower quartile), and which overlap it."""
+    rows = {s: pooled.loc[(s, 0 if s == "pretrained" else budget)] for s in order
+            if (s, 0 if s == "pretrained" else budget) in pooled.index}
+    rows = {s: r for s, r in rows.items() if r["n"] > 0}
+    if not rows:
+        return f"N = {budget}: no values"
+    best = min(rows, key=lambda s: rows[s]["median"])
+    beaten = [s for s, r in rows.items() if s != best and rows[best]["q75"] < r["q25"]]
+    overlap = [s for s in rows if s != best and s not in beaten]
+    return (f"N = {budget}: lowest median {best} ({rows[best]['median']:.3f}); beyond the IQR it beats "
+            f"{', '.join(beaten) or 'none'}; overlapping: {', '.join(overlap) or 'none'}")
 
 
 def main(argv: list[str] | None = None) -> int:
