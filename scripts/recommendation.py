@@ -20,4 +20,10 @@ for row in best.itertuples():
     need = "never" if row.budget_needed != row.budget_needed else f"N = {int(row.budget_needed)}"
     announce(f"{row.material} ({row.selection}): {p.metric} < {p.target} needs {need} (best strategy)")
 announce(f"prediction from committee disagreement: {fit['reason']}")
+for row in best[best.selection == "random"].itertuples():
+    if row.predicted_budget == row.predicted_budget:  # not NaN
+        measured = (f"leave-one-out, measured {row.budget_needed:g}" if row.material in fit.get("loo", {})
+                    else "not in the fit: no measured N")
+        announce(f"{row.material}: predicted N = {row.predicted_budget:.1f} [{row.predicted_low:.1f}-"
+                 f"{row.predicted_high:.1f}] from disagreement {row.disagreement:.4f} eV/Å ({measured})")
 log(f"wrote {snakemake.output[0]}")

@@ -10,7 +10,7 @@ import pytest
 from ase.build import bulk
 
 from phononft.rattle import make_pool, make_split, random_cell_strain, rattled_series
-from phononft.recommend import predict_budget, recommend
+from phononft.recommend import predict_budget, recommend, recommendation
 from phononft.selection import (farthest_point_order, member_subsets, next_picks, pick_most_uncertain,
                                 rank_random, round_plan)
 
@@ -211,6 +211,37 @@ def test_predict_budget_recovers_a_power_law():
     exact = predict_budget(d, {m: true[m] for m in list(d)[:4]})
     assert exact["loo_rms_log"] == pytest.approx(0, abs=1e-9)
     assert exact["predictions"]["m7"]["budget"] == pytest.approx(true["m7"], rel=1e-9)
+
+
+def test_three_materials_are_each_predicted_from_the_other_two():
+    """The demo's three materials (committee disagreements in eV/Å and the budgets they needed, measured
+    2026-12-02): each is predicted by the line through the other two, and that spread is the uncertainty."""
+    d = {"Cu3Au": 0.01736, "Cu_bcc": 0.01014, "Cu_fcc": 0.00697}
+    n = {"Cu3Au": 10, "Cu_bcc": 5, "Cu_fcc": 5}
+    res = predict_budget(d, n)
+    assert res["ok"] and res["n_fit"] == 3 and res["predictions"] == {}
+
+    def through(a, b, x):  # ln N on the line through two (ln d, ln N) points, at ln d = x
+        (xa, ya), (xb, yb) = [(math.log(d[m]), math.log(n[m])) for m in (a, b)]
+        return math.exp(ya + (yb - ya) / (xb - xa) * (x - xa))
+
+    for m in d:
+        a, b = (k for k in d if k != m)
+        assert res["loo"][m] == pytest.approx(through(a, b, math.log(d[m])), rel=1e-9)
+    assert res["loo"]["Cu3Au"] == pytest.approx(5.0)  # bcc and fcc both needed 5: a flat line
+    logs = [math.log(n[m] / res["loo"][m]) for m in d]
+    assert res["loo_rms_log"] == pytest.approx(math.sqrt(np.mean(np.square(logs))), rel=1e-9)
+    table = pd.DataFrame([{"material": m, "strategy": "naive", "selection": "random", "budget": b, "seed": 0,
+                           "metric": "rmse", "value": 0.05 if b >= n[m] else 0.3, "unit": "THz"}
+                          for m in d for b in (2, 5, 10)])
+    rec, fit = recommendation(table, 0.1, disagreements=d)
+    best = rec[rec.strategy == "best"].set_index("material")
+    for m in d:
+        assert best.loc[m, "budget_needed"] == n[m]
+        assert best.loc[m, "predicted_budget"] == pytest.approx(res["loo"][m])
+        spread = math.exp(res["loo_rms_log"])
+        assert best.loc[m, "predicted_low"] == pytest.approx(res["loo"][m] / spread)
+        assert best.loc[m, "predicted_high"] == pytest.approx(res["loo"][m] * spread)
 
 
 def test_predict_budget_is_honest_with_too_few_materials():

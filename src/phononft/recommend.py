@@ -76,9 +76,11 @@ def predict_budget(disagreements: Mapping[str, float], measured: Mapping[str, fl
     prediction of the line fitted without that material), the interval ``N exp(±s)``.
 
     Returns ``{"ok", "reason", "n_fit", "materials_fit", "slope", "intercept", "loo_rms_log",
-    "predictions": {material: {"disagreement", "budget", "low", "high"}}}`` with a prediction for every
-    material of ``disagreements`` not in the fit.  With fewer than :data:`MIN_MATERIALS` usable materials,
-    ``ok`` is False, ``reason`` says so and every number is NaN.
+    "predictions": {material: {"disagreement", "budget", "low", "high"}}, "loo": {material: budget}}`` with
+    a prediction for every material of ``disagreements`` not in the fit, and for every fitted material its
+    leave-one-out prediction (the line through the others: the check of the method on measured materials).
+    With fewer than :data:`MIN_MATERIALS` usable materials, ``ok`` is False, ``reason`` says so and every
+    number is NaN.
     """
     used = sorted(m for m, n in measured.items()
                   if n is not None and np.isfinite(float(n)) and float(n) > 0
@@ -86,7 +88,7 @@ def predict_budget(disagreements: Mapping[str, float], measured: Mapping[str, fl
     todo = sorted(m for m in disagreements if m not in used)
     nan = math.nan
     out = {"ok": False, "reason": "", "n_fit": len(used), "materials_fit": used, "slope": nan, "intercept": nan,
-           "loo_rms_log": nan,
+           "loo_rms_log": nan, "loo": {},
            "predictions": {m: {"disagreement": disagreements[m], "budget": nan, "low": nan, "high": nan}
                            for m in todo}}
     if len(used) < MIN_MATERIALS:
@@ -106,6 +108,7 @@ def predict_budget(disagreements: Mapping[str, float], measured: Mapping[str, fl
             continue
         ai, bi = _fit(x[keep], y[keep])
         loo.append(y[i] - (ai + bi * x[i]))
+        out["loo"][used[i]] = math.exp(ai + bi * x[i])
     s = float(np.sqrt(np.mean(np.square(loo)))) if loo else nan
     out.update(ok=True, reason=f"fit on {len(used)} materials", slope=b, intercept=a, loo_rms_log=s)
     for m in todo:
@@ -140,11 +143,12 @@ def recommendation(table: pd.DataFrame, target: float, metric: str = "rmse",
         measured = {m: n for m, n in out[(out.strategy == "best") & (out.selection == "random")]
                     [["material", "budget_needed"]].itertuples(index=False)}
         fit = predict_budget(disagreements, measured)
+        spread = math.exp(fit["loo_rms_log"]) if fit["ok"] and np.isfinite(fit["loo_rms_log"]) else math.nan
         for m, d in disagreements.items():
-            rest = {k: v for k, v in measured.items() if k != m}  # leave one out: a check for the measured
-            p = predict_budget(disagreements, rest)["predictions"].get(m, {}) if fit["ok"] else {}
+            # a measured material: predicted from the others (leave one out), the check of the method
+            n_hat = fit["loo"].get(m, fit["predictions"].get(m, {}).get("budget", math.nan))
             mask = (out.material == m) & (out.strategy == "best")
             out.loc[mask, "disagreement"] = d
             out.loc[mask, ["predicted_budget", "predicted_low", "predicted_high"]] = [
-                p.get("budget", math.nan), p.get("low", math.nan), p.get("high", math.nan)]
+                n_hat, n_hat / spread, n_hat * spread]
     return out, fit
