@@ -21,11 +21,12 @@ rule summary:
 
 # How many structures do I need?  Per material x strategy x selection, the smallest N reaching the target
 # (figures.cost_metric < figures.cost_target), and a prediction of it from the committee disagreement of the
-# uncertainty selection, checked leave-one-out against the measured materials (phononft.recommend).
+# uncertainty selection (its first round's committee, median over the seeds' pools), checked leave-one-out
+# against the measured materials (phononft.recommend).
 rule recommendation:
     input:
         table=layout.summary(),
-        rankings=[layout.ranking(m, "uncertainty", SEEDS[0]) for m in MATERIALS]
+        rankings=[layout.ranking(m, "uncertainty", seed) for m in MATERIALS for seed in SEEDS]
         if "uncertainty" in SELECTIONS else [],
     output:
         layout.summary("recommendation.csv"),

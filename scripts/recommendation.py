@@ -1,4 +1,6 @@
 """Snakemake adapter: how many structures each material needs (phononft.recommend.recommendation), printed."""
+import numpy as np
+
 from phononft.figures.data import load_table
 from phononft.io import read_json
 from phononft.layout import material_of
@@ -8,11 +10,14 @@ from phononft.summary import write_table
 
 log = rule_logger(snakemake.log[0])
 p, i = snakemake.params, snakemake.input
-disagreements = {}
+per_seed = {}  # material -> the first-round committee's median force disagreement (eV/Å) of each seed's pool
 for path in i.rankings:
     d = read_json(path)["median_disagreement"]
     if d is not None:
-        disagreements[material_of(path)] = d
+        per_seed.setdefault(material_of(path), []).append(d)
+disagreements = {m: float(np.median(v)) for m, v in per_seed.items()}
+for m, v in per_seed.items():
+    log(f"{m}: committee disagreement per seed {', '.join(f'{x:.4f}' for x in v)} eV/Å, median {disagreements[m]:.4f}")
 table, fit = recommendation(load_table(i.table, selection=None), p.target, p.metric, disagreements or None)
 write_table(table, snakemake.output[0])
 best = table[table.strategy == "best"]
