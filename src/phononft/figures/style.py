@@ -121,8 +121,9 @@ def legend_handles(strategies: Sequence[str], *, line: bool = True, missing: Seq
 #: Line style and hatch per selection (phononft.selection.SELECTIONS, in that order): fig06, fig12, fig13.
 SELECTION_LINESTYLES: dict[str, str] = dict(zip(SELECTIONS, ("-", "--", ":")))
 SELECTION_HATCHES: dict[str, str] = dict(zip(SELECTIONS, ("", "//", "..")))
-#: Marker fill per selection in scatter panels (fig06): random filled, fps half, uncertainty open with a dot.
-SELECTION_FILLSTYLES: dict[str, str] = dict(zip(SELECTIONS, ("full", "left", "none")))
+#: Marker fill per selection in scatter panels (fig06): random filled, fps left half, uncertainty lower half (open
+#: means "not reached" there).
+SELECTION_FILLSTYLES: dict[str, str] = dict(zip(SELECTIONS, ("full", "left", "bottom")))
 
 
 def selections_in(df) -> list[str]:
