@@ -26,7 +26,9 @@ else:
             settings=config["foundation"]["pretrain"],
             dtype=config["finetune"]["dtype"],
             device=config["finetune"]["device"],
-        threads: 2
+        # one thread: in float32 the pretrained bits depend on the thread count (measured 2026-12-02: 1 and 2
+        # threads give different models), so any --cores gives the same foundation
+        threads: 1
         resources:
             gpu=TRAINING_GPUS,
             runtime=runtime(RUNTIMES["foundation"]),
