@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from phononft import strategies
-from phononft.figures.data import load_table, summarise
+from phononft.figures.data import load_table, summarise, trained_on
 
 
 def _cell(row) -> str:
@@ -26,8 +26,7 @@ def _cell(row) -> str:
 
 def results_table(path: str, metric: str = "rmse", budgets: list[int] | None = None,
                   selection: str = "random") -> str:
-    every = load_table(path, selection=None)  # zero-shot trains on nothing: its rows are random's
-    df = every[(every.selection == selection) | (every.strategy == "pretrained")]
+    df = trained_on(load_table(path, selection=None), selection)
     df = df[(df.metric == metric) & (df.strategy != "reference")]
     if "status" in df.columns:
         df = df[df.status.fillna("ok") == "ok"]

@@ -86,7 +86,9 @@ def _numbers_from_text(value, schema: dict):
             number = float(value)
         except ValueError:
             return value
-        return int(number) if kind == "integer" and number.is_integer() else number if kind == "number" else value
+        if kind == "number":
+            return number
+        return int(number) if number.is_integer() else value
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         return [_numbers_from_text(v, schema["items"]) for v in value]
     if isinstance(value, dict) and isinstance(schema.get("properties"), dict):

@@ -60,6 +60,12 @@ def material_rows(table, selection: str | None = "random") -> pd.DataFrame:
     return df[~df["material"].isin(POOLED_MATERIALS)].reset_index(drop=True)
 
 
+def trained_on(df: pd.DataFrame, selection: str) -> pd.DataFrame:
+    """The rows of models trained on ``selection``'s structures, and zero-shot's (it trains on none: its rows,
+    stored as ``random``, belong to every selection)."""
+    return df[(df["selection"] == selection) | (df["strategy"] == "pretrained")]
+
+
 def model_rows(df: pd.DataFrame, budget: int | None) -> pd.DataFrame:
     """Model rows (no reference); at ``budget`` (pretrained always taken at its own budget 0)."""
     df = df[df["strategy"] != "reference"]
@@ -126,7 +132,8 @@ def min_budget_to_target(table, metric: str = "rmse", target: float = 0.1,
     (no finite value at all). Pretrained reaching the target gives ``min_budget = 0``.
     """
     df = model_rows(material_rows(table, selection=None), None)
-    d = df[(df["metric"] == metric) & ((df["selection"] == selection) | (df["strategy"] == "pretrained"))]
+    d = trained_on(df, selection)
+    d = d[d["metric"] == metric]
     med = d.groupby(["material", "strategy", "budget"])["value"].median().reset_index()
     rows = []
     for (mat, strat), g in med.groupby(["material", "strategy"]):
